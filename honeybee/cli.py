@@ -1,0 +1,121 @@
+"""Entry-point plumbing shared by train.py / generate.py / evaluate.py / curate.py.
+
+Bad input must end in one clear line and a non-zero exit, not a traceback: overrides are checked before Hydra
+runs (unknown group options, unknown keys), and ``HoneybeeError`` raised by a task is printed as one line.
+Set ``HYDRA_FULL_ERROR=1`` to see full tracebacks instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+from honeybee.utils.errors import HoneybeeError
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+log = logging.getLogger("honeybee")
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"honeybee: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
+def _group_options(conf_dir: Path, group: str) -> list[str] | None:
+    d = conf_dir / group
+    if not d.is_dir():
+        return None
+    return sorted(p.stem for p in d.glob("*.yaml"))
+
+
+def _split_sweep(value: str) -> list[str]:
+    v = value.strip()
+    for fn in ("choice(", "range("):
+        if v.startswith(fn) and v.endswith(")"):
+            v = v[len(fn) : -1]
+    return [x.strip().strip("'\"") for x in v.split(",") if x.strip()]
+
+
+def quote_numeric_groups(argv: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
+    """Quote numeric group options (``stage=2`` -> ``stage='2'``).
+
+    Hydra parses ``2`` as an int and rejects it as a config-group choice, but stages are naturally numbered,
+    so ``python train.py stage=2`` must work. Sweeps (``stage=1,2``) are quoted item by item.
+    """
+    out = []
+    for a in argv:
+        key, eq, value = a.partition("=")
+        bare = key.lstrip("+~")
+        if eq and not a.startswith("-") and _group_options(conf_dir, bare) is not None:
+            items = value.split(",")
+            if all(i.strip().isdigit() for i in items):
+                a = f"{key}=" + ",".join(f"'{i.strip()}'" for i in items)
+        out.append(a)
+    return out
+
+
+def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR) -> str | None:
+    """Return a one-line problem with the command-line overrides, or None.
+
+    Group options are checked against the files in ``conf/``; everything else (unknown keys, type errors) by
+    composing the config with Hydra's compose API, which is cheap (no task code runs).
+    """
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]
+    for ov in overrides:
+        key, _, value = ov.lstrip("+~").partition("=")
+        if key.startswith("hydra"):
+            continue
+        options = _group_options(conf_dir, key)
+        if options is None or value in ("null", ""):
+            continue
+        for opt in _split_sweep(value) if multirun else [value.strip("'\"")]:
+            if opt not in options:
+                return f"unknown option {opt!r} for {key}= (choose from: {', '.join(options)})"
+    if multirun:
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            compose(config_name, overrides=[o for o in overrides if not o.lstrip("+~").startswith("hydra")])
+    except (HydraException, OmegaConfBaseException, ValueError) as e:
+        # Hydra's messages put the what on line 1 and the why (e.g. "Key 'x' is not in struct") on line 2.
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("full_key")]
+        return " ".join(lines[:2]) or type(e).__name__
+    return None
+
+
+def precheck(config_name: str) -> None:
+    """Validate ``sys.argv`` overrides before Hydra starts; exit with one line on a problem."""
+    sys.argv[1:] = quote_numeric_groups(sys.argv[1:])
+    if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a.startswith("--") and a not in ("--multirun",) for a in sys.argv[1:]):
+        return
+    problem = check_overrides(sys.argv[1:], config_name)
+    if problem:
+        fail(problem)
+
+
+def run_task(task: Callable[[Any], Any], cfg: Any) -> Any:
+    """Run a task function; a HoneybeeError becomes one line and exit code 2.
+
+    In a multirun the failed job logs its error and returns NaN, so the other jobs of the sweep still run.
+    """
+    try:
+        return task(cfg)
+    except HoneybeeError as e:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            log.error("job failed: %s", e)
+            return math.nan
+        fail(str(e))

@@ -1,0 +1,401 @@
+"""LightningDataModule: source -> validated records -> seeded splits -> token ids (cached) -> batches.
+
+Three batching strategies (``data.batching``):
+
+* ``pad``: shuffled batches right-padded to their longest record.
+* ``length_grouped``: batches of similar lengths (less padding), in a seeded random order.
+* ``packed``: records laid end to end in rows of up to ``max_seq_len`` tokens, with position ids restarting
+  at every record so attention never crosses records; the loss equals the unpacked loss.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import inspect
+import json
+import logging
+import random
+from collections.abc import Iterator, Sequence
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Sampler
+
+import honeybee.data.tokenize as tokenize_module
+from honeybee.data.collate import pack_collate, pad_collate
+from honeybee.data.prompts import PromptStyle
+from honeybee.data.records import Record
+from honeybee.data.sources import load_records
+from honeybee.data.splits import save_splits, split_records
+from honeybee.data.tokenize import TokenizeStats, tokenize_record
+from honeybee.utils.errors import ConfigError, DataError
+from honeybee.utils.io import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+BATCHING = ("pad", "length_grouped", "packed")
+RECORD_FIELDS = ("instruction", "input", "output")
+
+
+def batching_of(cfg: Any) -> str:
+    """The ``data.batching`` strategy of a config node (``pad`` when unset).
+
+    Raises:
+        ConfigError: for an unknown strategy.
+    """
+    batching = str(cfg.get("batching") or "pad")
+    if batching not in BATCHING:
+        raise ConfigError(f"data.batching={batching!r} is not one of: {', '.join(BATCHING)}")
+    return batching
+
+
+def prepare_splits(cfg: Any, seed: int) -> dict[str, list[Record]]:
+    """Load and split the records of a ``data`` config node; no tokenizer or model needed (fails fast)."""
+    batching_of(cfg)
+    records = load_records(cfg)
+    splits = split_records(records, float(cfg.val_fraction), float(cfg.test_fraction), int(cfg.get("split_seed", seed)))
+    if not splits["train"]:
+        raise DataError(f"data={cfg.name}: the train split is empty")
+    return splits
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """A sha256 of what in a tokenizer decides token ids (vocabulary, merges, specials, chat template)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        body = backend.to_str()
+    else:
+        from datasets.fingerprint import Hasher
+
+        body = Hasher.hash(tokenizer)
+    parts = {
+        "class": type(tokenizer).__name__,
+        "body": hashlib.sha256(body.encode()).hexdigest(),
+        "eos_token_id": tokenizer.eos_token_id,
+        "special_tokens": getattr(tokenizer, "special_tokens_map", None),
+        "chat_template": getattr(tokenizer, "chat_template", None),
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def split_fingerprint(
+    records: Sequence[Record], tokenizer: Any, style: PromptStyle, max_seq_len: int, train_on_prompt: bool
+) -> str:
+    """The cache key of a tokenized split: a sha256 of every input that can change its token ids.
+
+    The source of ``honeybee.data.tokenize`` and of the prompt style's class is part of the key, so an edit to
+    the tokenization code never serves stale ids.
+    """
+    code = inspect.getsource(tokenize_module) + inspect.getsource(type(style))
+    h = hashlib.sha256()
+    head = {
+        "code": hashlib.sha256(code.encode()).hexdigest(),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+        "style": style.name,
+        "max_seq_len": int(max_seq_len),
+        "train_on_prompt": bool(train_on_prompt),
+    }
+    h.update(json.dumps(head, sort_keys=True).encode())
+    for r in records:
+        h.update(json.dumps([r.instruction, r.input, r.output], ensure_ascii=False).encode())
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def tokenize_split(
+    records: Sequence[Record],
+    tokenizer: Any,
+    style: PromptStyle,
+    max_seq_len: int,
+    train_on_prompt: bool,
+    cache: Path | None = None,
+) -> tuple[Any, TokenizeStats]:
+    """Tokenize records with ``datasets.Dataset.map``, reusing an earlier run's result when the inputs match.
+
+    The result is cached as ``<cache>/<key>.arrow`` with its :class:`TokenizeStats` in ``<key>.stats.json``
+    (key: :func:`split_fingerprint`), so a cached run still reports what was truncated or dropped. A hit opens
+    the Arrow file memory-mapped and skips building and tokenizing the raw dataset altogether.
+
+    Args:
+        records: The split.
+        tokenizer: A HF tokenizer.
+        style: The prompt style.
+        max_seq_len: Longest tokenized record (see :func:`honeybee.data.tokenize.tokenize_record`).
+        train_on_prompt: Score prompt tokens too.
+        cache: Folder for cached splits; None tokenizes in memory.
+
+    Returns:
+        ``(dataset, stats)``: a ``datasets.Dataset`` with ``input_ids``, ``labels`` and ``length`` columns
+        (dropped records are absent), and the split's counts.
+    """
+    import datasets
+
+    features = datasets.Features({
+        "input_ids": datasets.List(datasets.Value("int32")),
+        "labels": datasets.List(datasets.Value("int32")),
+        "length": datasets.Value("int32"),
+    })
+    if not records:
+        return datasets.Dataset.from_dict({k: [] for k in features}, features=features), TokenizeStats()
+    key = split_fingerprint(records, tokenizer, style, max_seq_len, train_on_prompt)
+    if cache is not None:
+        arrow, stats_file = cache / f"{key}.arrow", cache / f"{key}.stats.json"
+        if arrow.is_file() and stats_file.is_file():
+            stats = TokenizeStats(**json.loads(stats_file.read_text(encoding="utf-8")))
+            return datasets.Dataset.from_file(str(arrow)), stats
+        cache.mkdir(parents=True, exist_ok=True)
+
+    stats = TokenizeStats()
+
+    def tokenize_batch(batch: dict[str, list[str]]) -> dict[str, list]:
+        out: dict[str, list] = {"input_ids": [], "labels": [], "length": []}
+        for fields in zip(*(batch[k] for k in RECORD_FIELDS)):
+            item = tokenize_record(Record(*fields), tokenizer, style, max_seq_len, train_on_prompt, stats)
+            if item is not None:
+                out["input_ids"].append(item["input_ids"])
+                out["labels"].append(item["labels"])
+                out["length"].append(len(item["input_ids"]))
+        return out
+
+    raw = datasets.Dataset.from_dict(
+        {k: [getattr(r, k) for r in records] for k in RECORD_FIELDS},
+        features=datasets.Features({k: datasets.Value("string") for k in RECORD_FIELDS}),
+    )
+    # A miss overwrites whatever Arrow file is there (it may have lost its stats file).
+    where: dict[str, Any] = {"keep_in_memory": True}
+    if cache is not None:
+        where = {"cache_file_name": str(arrow), "load_from_cache_file": False}
+    ds = raw.map(tokenize_batch, batched=True, remove_columns=list(RECORD_FIELDS), features=features,
+                 new_fingerprint=key, desc="tokenizing", **where)
+    if cache is not None:
+        # Written after the Arrow file, and a hit needs both: a crash in between means a re-tokenization.
+        atomic_write_json(stats_file, dataclasses.asdict(stats))
+    return ds, stats
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Orders indices so that each run of ``batch_size`` consecutive ones holds records of similar length.
+
+    With ``shuffle``, per epoch: shuffle all indices (seeded by ``seed`` and the epoch), cut them into
+    megabatches of ``megabatch_size * batch_size``, sort each megabatch by length, cut it into batches and
+    shuffle the batch order. Randomness thus stays (records only meet others from their megabatch) while most
+    padding goes. The batch holding the longest record comes first so that an out-of-memory error shows at the
+    first step, not hours in. Only the last batch may be short, which keeps the DataLoader's batches aligned
+    with these groups. Without ``shuffle`` (evaluation) indices are simply sorted by length, longest first.
+
+    Args:
+        lengths: Token count of each record.
+        batch_size: The DataLoader's batch size.
+        seed: Seeds the order (with the epoch from :meth:`set_epoch`).
+        megabatch_size: Batches per megabatch.
+        shuffle: False sorts by length only.
+    """
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, megabatch_size: int = 50,
+                 shuffle: bool = True) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.megabatch_size = int(megabatch_size)
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def batches(self) -> list[list[int]]:
+        """This epoch's batches, in order."""
+        by_length = partial(sorted, key=lambda i: (-self.lengths[i], i))
+        bs = self.batch_size
+        if not self.lengths:
+            return []
+        if not self.shuffle:
+            order = by_length(range(len(self.lengths)))
+            return [order[i : i + bs] for i in range(0, len(order), bs)]
+        rng = random.Random(f"{self.seed}/{self.epoch}")
+        order = list(range(len(self.lengths)))
+        rng.shuffle(order)
+        mega = self.megabatch_size * bs
+        batches = []
+        for m in range(0, len(order), mega):
+            group = by_length(order[m : m + mega])
+            batches += [group[i : i + bs] for i in range(0, len(group), bs)]
+        tail = [batches.pop()] if len(batches[-1]) < bs else []
+        rng.shuffle(batches)
+        batches += tail
+        longest = max(range(len(batches)), key=lambda b: self.lengths[batches[b][0]])
+        batches.insert(0, batches.pop(longest))
+        return batches
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for b in self.batches() for i in b)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def pack_by_length(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Best-fit-decreasing bin packing: group record indices into packs of at most ``capacity`` tokens.
+
+    Records are placed longest first, each into the pack it fills most tightly, which leaves little room
+    unused; a record is never split. The result depends only on the lengths (ties go to the lower index).
+
+    Raises:
+        ValueError: a record is longer than ``capacity``.
+    """
+    packs: list[list[int]] = []
+    free: list[tuple[int, int]] = []  # (room left, pack index), sorted: bisect finds the tightest fit
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        n = int(lengths[i])
+        if n > capacity:
+            raise ValueError(f"record {i} has {n} tokens, more than the pack capacity {capacity}")
+        pos = bisect.bisect_left(free, (n, -1))
+        if pos < len(free):
+            room, p = free.pop(pos)
+        else:
+            room, p = capacity, len(packs)
+            packs.append([])
+        packs[p].append(i)
+        if room - n > 0:
+            bisect.insort(free, (room - n, p))
+    return packs
+
+
+class PackedSampler(Sampler[tuple[int, ...]]):
+    """Yields packs (tuples of record indices filling up to ``capacity`` tokens), one per output row.
+
+    The packs are fixed (:func:`pack_by_length`); their order is reshuffled every epoch from ``seed`` and the
+    epoch. Which records share a row does not change the loss (attention and labels are per record), so fixed
+    packs cost no randomness there; only batch composition repeats.
+
+    Args:
+        lengths: Token count of each record.
+        capacity: Tokens per row (``max_seq_len``).
+        seed: Seeds the order (with the epoch from :meth:`set_epoch`).
+        shuffle: False keeps the packing order (evaluation).
+    """
+
+    def __init__(self, lengths: Sequence[int], capacity: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.packs = [tuple(p) for p in pack_by_length(lengths, capacity)]
+        self.seed = int(seed)
+        self.shuffle = shuffle
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, ...]]:
+        order = list(range(len(self.packs)))
+        if self.shuffle:
+            random.Random(f"{self.seed}/{self.epoch}").shuffle(order)
+        return (self.packs[i] for i in order)
+
+    def __len__(self) -> int:
+        return len(self.packs)
+
+
+class PackedRows(torch.utils.data.Dataset):
+    """Looks up whole packs: indexed by a tuple of record indices, returns those records (one row)."""
+
+    def __init__(self, items: Any) -> None:
+        self.items = items
+
+    def __getitem__(self, pack: tuple[int, ...]) -> list[dict[str, list[int]]]:
+        return [self.items[i] for i in pack]
+
+
+def make_loader(
+    items: Any,
+    batching: str,
+    batch_size: int,
+    pad_id: int,
+    max_seq_len: int,
+    seed: int,
+    shuffle: bool,
+    pad_to_multiple_of: int | None = None,
+    num_workers: int = 0,
+) -> DataLoader:
+    """A DataLoader over tokenized items for one batching strategy.
+
+    Args:
+        items: A tokenized split from :func:`tokenize_split`.
+        batching: One of :data:`BATCHING`.
+        batch_size: Records per batch (``pad``, ``length_grouped``) or packed rows per batch (``packed``).
+        pad_id: The tokenizer's pad id.
+        max_seq_len: Row capacity for ``packed``.
+        seed: Seeds the order (per epoch for the grouped strategies).
+        shuffle: Random order (training); False gives a fixed order (validation).
+        pad_to_multiple_of: Round padded widths up.
+        num_workers: DataLoader worker processes.
+    """
+    lengths = items["length"][:]
+    common = {"batch_size": batch_size, "num_workers": num_workers}
+    if batching == "packed":
+        collate = partial(pack_collate, pad_id=pad_id, pad_to_multiple_of=pad_to_multiple_of)
+        return DataLoader(PackedRows(items), sampler=PackedSampler(lengths, max_seq_len, seed, shuffle),
+                          collate_fn=collate, **common)
+    collate = partial(pad_collate, pad_id=pad_id, pad_to_multiple_of=pad_to_multiple_of)
+    if batching == "length_grouped":
+        return DataLoader(items, sampler=LengthGroupedSampler(lengths, batch_size, seed, shuffle=shuffle),
+                          collate_fn=collate, **common)
+    gen = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(items, shuffle=shuffle, generator=gen, collate_fn=collate, **common)
+
+
+class InstructionDataModule(L.LightningDataModule):
+    """Serves tokenized train/val batches of one data config.
+
+    Args:
+        cfg: The ``data`` config node (batch size, max_seq_len, prompt style, batching, cache, ...).
+        tokenizer: A HF tokenizer.
+        splits: Output of :func:`prepare_splits`.
+        seed: Seeds the shuffling so data order is reproducible.
+        run_dir: Where ``splits/`` is written (None: not persisted).
+    """
+
+    def __init__(self, cfg: Any, tokenizer: Any, splits: dict[str, list[Record]], seed: int, run_dir: str | None):
+        super().__init__()
+        self.cfg = cfg
+        self.tokenizer = tokenizer
+        self.splits = splits
+        self.seed = seed
+        self.run_dir = run_dir
+        self.batching = batching_of(cfg)
+        self.style = PromptStyle.from_name(str(cfg.prompt_style), tokenizer)
+        self.tokenized: dict[str, Any] = {}
+        self.stats: dict[str, TokenizeStats] = {}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.tokenized:
+            return
+        if self.run_dir:
+            save_splits(self.splits, Path(self.run_dir) / "splits")
+        from honeybee.model.loading import cache_dir
+
+        cache = cache_dir() / "datasets" if self.cfg.get("cache", True) else None
+        for name in ("train", "val"):
+            self.tokenized[name], self.stats[name] = tokenize_split(
+                self.splits[name], self.tokenizer, self.style, int(self.cfg.max_seq_len),
+                bool(self.cfg.train_on_prompt), cache,
+            )
+            log.info("data %s/%s: %s", self.cfg.name, name, self.stats[name].as_dict())
+        if not len(self.tokenized["train"]):
+            raise DataError(f"data={self.cfg.name}: every train record was dropped (max_seq_len={self.cfg.max_seq_len})")
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        return make_loader(
+            self.tokenized[name], self.batching, int(self.cfg.batch_size), self.tokenizer.pad_token_id,
+            int(self.cfg.max_seq_len), self.seed, shuffle, self.cfg.get("pad_to_multiple_of"),
+            int(self.cfg.get("num_workers", 0)),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val", shuffle=False) if len(self.tokenized.get("val", ())) else []

@@ -1,0 +1,108 @@
+"""The short held-out check run before and after training: loss/perplexity plus task metrics from generation."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from functools import partial
+from typing import Any
+
+import torch
+
+from honeybee.data.collate import pad_collate
+from honeybee.data.prompts import PromptStyle
+from honeybee.data.records import Record
+from honeybee.data.tokenize import tokenize_record
+from honeybee.evaluation.extract import extract_number, snap_label
+from honeybee.generation.engine import generate_batch
+from honeybee.training.loss import causal_lm_loss
+
+
+@torch.inference_mode()
+def heldout_loss(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_seq_len: int,
+                 batch_size: int = 16) -> dict[str, float]:
+    """Token-weighted mean response loss and perplexity over ``records``."""
+    items = [t for r in records if (t := tokenize_record(r, tokenizer, style, max_seq_len)) is not None]
+    collate = partial(pad_collate, pad_id=tokenizer.pad_token_id)
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    try:
+        for i in range(0, len(items), batch_size):
+            loss, n = causal_lm_loss(model, collate(items[i : i + batch_size]))
+            total += float(loss) * n
+            count += n
+    finally:
+        model.train(was_training)
+    mean = total / max(count, 1)
+    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0))}
+
+
+def _interleave_by_property(records: list[Record], n: int) -> list[Record]:
+    """Take up to ``n`` records round-robin over properties so every task is represented."""
+    by: dict[str, list[Record]] = defaultdict(list)
+    for r in records:
+        by[str(r.meta.get("property", r.meta.get("task_type", "all")))].append(r)
+    out, queues = [], [list(v) for _, v in sorted(by.items())]
+    while len(out) < n and any(queues):
+        for q in queues:
+            if q and len(out) < n:
+                out.append(q.pop(0))
+    return out
+
+
+def task_metrics(records: list[Record], completions: list[str]) -> dict[str, dict[str, float]]:
+    """Per-property metrics: MAE + parse-failure rate (regression), accuracy (classification).
+
+    A completion with no number counts as a parse failure and is left out of the MAE (reported beside it), so
+    a model that answers in words is not rewarded with a small error.
+    """
+    from sklearn.metrics import accuracy_score, mean_absolute_error
+
+    groups: dict[str, list[tuple[Record, str]]] = defaultdict(list)
+    for r, c in zip(records, completions):
+        if r.meta.get("task_type") in ("regression", "classification"):
+            groups[str(r.meta.get("property"))].append((r, c))
+    out: dict[str, dict[str, float]] = {}
+    for prop, pairs in sorted(groups.items()):
+        kind = pairs[0][0].meta["task_type"]
+        if kind == "regression":
+            parsed = [(float(r.meta["target"]), extract_number(c)) for r, c in pairs]
+            ok = [(t, p) for t, p in parsed if p is not None]
+            out[prop] = {
+                "n": len(pairs),
+                "mae": mean_absolute_error([t for t, _ in ok], [p for _, p in ok]) if ok else float("nan"),
+                "parse_fail": 1 - len(ok) / len(pairs),
+            }
+        else:
+            gold = [str(r.meta["label"]) for r, _ in pairs]
+            pred = [snap_label(c, list(r.meta["labels"])) or "<none>" for r, c in pairs]
+            out[prop] = {"n": len(pairs), "accuracy": accuracy_score(gold, pred)}
+    return out
+
+
+def heldout_check(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_seq_len: int,
+                  max_records: int = 48, max_new_tokens: int = 16, batch_size: int = 16) -> dict[str, Any]:
+    """Loss/perplexity over all ``records`` and task metrics on generated answers for up to ``max_records``."""
+    result: dict[str, Any] = heldout_loss(model, tokenizer, style, records, max_seq_len, batch_size)
+    sample = _interleave_by_property(records, max_records)
+    gens = generate_batch(model, tokenizer, [style.format(r)[0] for r in sample], max_new_tokens=max_new_tokens,
+                          batch_size=batch_size, stop_strings=style.stop_strings())
+    result["tasks"] = task_metrics(sample, [g["completion"].strip() for g in gens])
+    result["examples"] = [
+        {"instruction": r.instruction, "input": r.input, "reference": r.output, "completion": g["completion"].strip()}
+        for r, g in zip(sample[:8], gens[:8])
+    ]
+    return result
+
+
+def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Rows ``(metric, before, after)`` for the console table and the README."""
+    rows = [("test loss", f"{before['loss']:.3f}", f"{after['loss']:.3f}"),
+            ("test perplexity", f"{before['perplexity']:.2f}", f"{after['perplexity']:.2f}")]
+    for prop, m in after["tasks"].items():
+        b = before["tasks"].get(prop, {})
+        for key in ("mae", "parse_fail", "accuracy"):
+            if key in m:
+                rows.append((f"{prop} {key} (n={m['n']})", f"{b.get(key, float('nan')):.3f}", f"{m[key]:.3f}"))
+    return rows

@@ -1,0 +1,61 @@
+"""Callbacks: throughput and learning rate in the progress bar."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import lightning as L
+
+
+class TrainingStats(L.Callback):
+    """Logs ``tok/s`` (real, non-pad tokens per second over the last logging window) and ``lr``.
+
+    Counting attention-mask tokens rather than padded positions keeps the figure comparable across batching
+    strategies (padding, length grouping, packing).
+    """
+
+    def __init__(self) -> None:
+        self._tokens = 0
+        self._t0: float | None = None
+        self.total_tokens = 0
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        mask = batch.get("attention_mask")
+        n = int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
+        self._tokens += n
+        self.total_tokens += n
+        dt = time.perf_counter() - (self._t0 or time.perf_counter())
+        if dt > 0:
+            pl_module.log("tok/s", self._tokens / dt, prog_bar=True, on_step=True, on_epoch=False, batch_size=1)
+        if trainer.optimizers:
+            pl_module.log("lr", trainer.optimizers[0].param_groups[0]["lr"], prog_bar=True, on_step=True,
+                          on_epoch=False, batch_size=1)
+        # A sliding window: reset every ~20 batches so the figure tracks the current speed.
+        if batch_idx % 20 == 19:
+            self._tokens, self._t0 = 0, time.perf_counter()
+
+
+class KillAfterSteps(L.Callback):
+    """Fault injection for resume tests: kill this process (SIGKILL by default) after ``step`` optimizer steps.
+
+    SIGKILL gives the process no chance to clean up, exactly like an OOM kill or a pre-empted SLURM job, so a
+    resume test that survives it proves the checkpoints alone carry the state.
+    """
+
+    def __init__(self, step: int, signal: str = "SIGKILL") -> None:
+        self.step = int(step)
+        self.signal = signal
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if trainer.global_step >= self.step:
+            import os
+            import signal as sig
+
+            os.kill(os.getpid(), getattr(sig, self.signal))

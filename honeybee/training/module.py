@@ -1,0 +1,80 @@
+"""The LightningModule: loss on response tokens, AdamW + warmup/cosine, trainable-only checkpoints."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import lightning as L
+import torch
+
+from honeybee.training.loss import causal_lm_loss
+
+
+def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0):
+    """LambdaLR factor: linear warmup to 1, then cosine decay to ``min_lr_ratio``."""
+
+    def f(step: int) -> float:
+        if warmup_steps > 0 and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return f
+
+
+class CausalLMModule(L.LightningModule):
+    """Finetunes a (PEFT-wrapped) causal LM.
+
+    Args:
+        model: The model; frozen parameters stay out of the optimizer and out of checkpoints.
+        optim: ``lr``, ``weight_decay``, ``betas``, ``eps``, ``warmup_ratio`` or ``warmup_steps``,
+            ``min_lr_ratio`` (see ``conf/train.yaml``).
+        selective_loss: Project to the vocabulary only at scored positions (same value, less work).
+    """
+
+    def __init__(self, model: Any, optim: dict[str, Any], selective_loss: bool = True) -> None:
+        super().__init__()
+        self.model = model
+        self.optim = dict(optim)
+        self.selective_loss = selective_loss
+        # Checkpoints hold only trainable tensors, so loading must not demand the frozen base.
+        self.strict_loading = False
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        return causal_lm_loss(self.model, batch, selective=self.selective_loss)
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        loss, n = self(batch)
+        bs = batch["input_ids"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        return loss
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        loss, n = self(batch)
+        # Weight by scored tokens so val/loss is the token-mean over the whole split, not a mean of batch means.
+        self.log("val/loss", loss, prog_bar=True, batch_size=max(n, 1), sync_dist=True)
+
+    def configure_optimizers(self) -> Any:
+        o = self.optim
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": float(o.get("weight_decay", 0.0))}]
+        if no_decay:
+            groups.append({"params": no_decay, "weight_decay": 0.0})
+        opt = torch.optim.AdamW(
+            groups, lr=float(o["lr"]), betas=tuple(o.get("betas", (0.9, 0.999))), eps=float(o.get("eps", 1e-8)),
+            foreach=o.get("foreach"),
+        )
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup = o.get("warmup_steps")
+        warmup = int(warmup) if warmup is not None else int(round(float(o.get("warmup_ratio", 0.0)) * total))
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warmup, total, float(o.get("min_lr_ratio", 0.0))))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        keep = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
+        checkpoint["honeybee_trainable_only"] = True
