@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: install  ## LoRA-finetune SmolLM2-135M-Instruct on the embedded materials facts, print before/after
-	$(BIN)/python train.py experiment_name=demo
+	$(BIN)/python train.py experiment_name=demo overwrite=true
 
 test: install  ## the whole suite: fast tiny-model tests, then the slow SmolLM2 / multi-process ones
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

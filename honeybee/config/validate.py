@@ -46,6 +46,11 @@ def train_config_problems(cfg: Any) -> list[str]:
         p.append(f"stage.index={cfg.stage.index} must be >= 1")
     if cfg.stage.get("mode", "continue") not in ("continue", "merge"):
         p.append(f"stage.mode={cfg.stage.mode!r} is not one of: continue, merge")
+    if cfg.score.mode not in ("min", "max"):
+        p.append(f"score.mode={cfg.score.mode!r} is not one of: min, max")
+    for f in cfg.stage.get("extra_train_files") or []:
+        if not Path(str(f)).is_file():
+            p.append(f"stage.extra_train_files: data file not found: {f}")
     if cfg.model.source not in ("hub", "gguf_package", "tiny"):
         p.append(f"model.source={cfg.model.source!r} is not one of: hub, gguf_package, tiny")
     ck = cfg.get("ckpt_path")

@@ -100,9 +100,11 @@ def _esol(instruction: str, output: str) -> Typed | None:
     A bare number is log10 solubility ("expressed as a logarithm in mol/L"); a number with "mol/L" is the
     solubility itself. They are separate properties so one metric never averages the two scales.
     """
+    if "solubility" not in instruction:
+        return Typed("generation", "translation")
     m = _SOLUBILITY.fullmatch(output)
     if m is None:
-        return Typed("generation", "translation")
+        return None
     if m.group(2):
         return Typed("regression", "solubility", "mol/L", float(m.group(1)))
     return Typed("regression", "log_solubility", "log10(mol/L)", float(m.group(1)))
@@ -113,11 +115,9 @@ def _water_stability(instruction: str, output: str) -> Typed | None:
     if "formula unit" in instruction:
         return Typed("generation", "activated_formula_unit")
     m = _WATER.fullmatch(output)
-    return (
-        Typed("classification", "water_stability", label=m.group(1).lower(), labels=WATER_STABILITY)
-        if m
-        else None
-    )
+    if m is None:
+        return None
+    return Typed("classification", "water_stability", label=m.group(1).lower(), labels=WATER_STABILITY)
 
 
 @dataclass(frozen=True)
@@ -236,7 +236,7 @@ def to_record(obj: Any, where: str, task_name: str, task: Task, bad: BadRecords)
     negative = is_negative(input_text, output)
     typed = Typed("generation", task.property) if negative else task.type_of(instruction, output)
     if typed is None:
-        bad(f"{where}: output {output[:80]!r} is not a {task.task_type} answer for task {task_name!r}")
+        bad(f"{where}: output {output[:80]!r} does not fit task {task_name!r} ({task.task_type})")
         return None
     if task.rewrite_output is not None and not negative:
         output = task.rewrite_output(output)

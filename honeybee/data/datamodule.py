@@ -266,47 +266,27 @@ def pack_by_length(lengths: Sequence[int], capacity: int) -> list[list[int]]:
     return packs
 
 
-class PackedSampler(Sampler[tuple[int, ...]]):
-    """Yields packs (tuples of record indices filling up to ``capacity`` tokens), one per output row.
+class PackedRows(torch.utils.data.Dataset):
+    """A dataset of packed rows: item ``i`` is the list of records packed into row ``i``.
 
-    The packs are fixed (:func:`pack_by_length`); their order is reshuffled every epoch from ``seed`` and the
-    epoch. Which records share a row does not change the loss (attention and labels are per record), so fixed
-    packs cost no randomness there; only batch composition repeats.
+    The packs are fixed (:func:`pack_by_length`) and shuffled like single records. Which records share a row
+    does not change the loss (attention and labels are per record), so fixed packs cost no randomness there;
+    only batch composition repeats across epochs.
 
     Args:
-        lengths: Token count of each record.
+        items: A tokenized split from :func:`tokenize_split`.
         capacity: Tokens per row (``max_seq_len``).
-        seed: Seeds the order (with the epoch from :meth:`set_epoch`).
-        shuffle: False keeps the packing order (evaluation).
     """
 
-    def __init__(self, lengths: Sequence[int], capacity: int, seed: int = 0, shuffle: bool = True) -> None:
-        self.packs = [tuple(p) for p in pack_by_length(lengths, capacity)]
-        self.seed = int(seed)
-        self.shuffle = shuffle
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = int(epoch)
-
-    def __iter__(self) -> Iterator[tuple[int, ...]]:
-        order = list(range(len(self.packs)))
-        if self.shuffle:
-            random.Random(f"{self.seed}/{self.epoch}").shuffle(order)
-        return (self.packs[i] for i in order)
+    def __init__(self, items: Any, capacity: int) -> None:
+        self.items = items
+        self.packs = pack_by_length(items["length"][:], capacity)
 
     def __len__(self) -> int:
         return len(self.packs)
 
-
-class PackedRows(torch.utils.data.Dataset):
-    """Looks up whole packs: indexed by a tuple of record indices, returns those records (one row)."""
-
-    def __init__(self, items: Any) -> None:
-        self.items = items
-
-    def __getitem__(self, pack: tuple[int, ...]) -> list[dict[str, list[int]]]:
-        return [self.items[i] for i in pack]
+    def __getitem__(self, i: int) -> list[dict[str, list[int]]]:
+        return [self.items[j] for j in self.packs[i]]
 
 
 def make_loader(
@@ -328,23 +308,24 @@ def make_loader(
         batch_size: Records per batch (``pad``, ``length_grouped``) or packed rows per batch (``packed``).
         pad_id: The tokenizer's pad id.
         max_seq_len: Row capacity for ``packed``.
-        seed: Seeds the order (per epoch for the grouped strategies).
+        seed: Seeds the order (with the epoch, for ``length_grouped``).
         shuffle: Random order (training); False gives a fixed order (validation).
         pad_to_multiple_of: Round padded widths up.
         num_workers: DataLoader worker processes.
     """
-    lengths = items["length"][:]
-    common = {"batch_size": batch_size, "num_workers": num_workers}
-    if batching == "packed":
-        collate = partial(pack_collate, pad_id=pad_id, pad_to_multiple_of=pad_to_multiple_of)
-        return DataLoader(PackedRows(items), sampler=PackedSampler(lengths, max_seq_len, seed, shuffle),
-                          collate_fn=collate, **common)
-    collate = partial(pad_collate, pad_id=pad_id, pad_to_multiple_of=pad_to_multiple_of)
+    pad = partial(pad_collate, pad_id=pad_id, pad_to_multiple_of=pad_to_multiple_of)
     if batching == "length_grouped":
-        return DataLoader(items, sampler=LengthGroupedSampler(lengths, batch_size, seed, shuffle=shuffle),
-                          collate_fn=collate, **common)
+        sampler = LengthGroupedSampler(items["length"][:], batch_size, seed, shuffle=shuffle)
+        return DataLoader(items, batch_size=batch_size, sampler=sampler, collate_fn=pad,
+                          num_workers=num_workers)
+    if batching == "packed":
+        data, collate = PackedRows(items, max_seq_len), partial(pack_collate, pad_id=pad_id,
+                                                                pad_to_multiple_of=pad_to_multiple_of)
+    else:
+        data, collate = items, pad
     gen = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(items, shuffle=shuffle, generator=gen, collate_fn=collate, **common)
+    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=gen, collate_fn=collate,
+                      num_workers=num_workers)
 
 
 class InstructionDataModule(L.LightningDataModule):

@@ -77,10 +77,10 @@ def extract_final_answer(text: str) -> str | None:
     return _tidy(max(found)[1]) if found else None
 
 
-def _read_lines(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
+def _read_lines(path: Path, data: bytes, bad: BadRecords) -> list[tuple[str, Any]]:
     """``(where, object)`` per JSONL line; decoding and JSON errors are per line, so one can be skipped."""
     out = []
-    for i, raw in enumerate(path.read_bytes().splitlines()):
+    for i, raw in enumerate(data.splitlines()):
         where = f"{path}: line {i + 1}"
         if not raw.strip():
             continue
@@ -95,9 +95,10 @@ def _read_lines(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
 
 def _read_objects(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
     """JSON Lines (the published layout) or, for re-exported copies, one JSON array."""
-    if path.read_bytes().lstrip()[:1] == b"[":
+    data = path.read_bytes()
+    if re.match(rb"\s*\[", data):
         return [(f"{path}: record {i}", obj) for i, obj in read_json_records(path, bad)]
-    return _read_lines(path, bad)
+    return _read_lines(path, data, bad)
 
 
 def _group(content: str) -> str:

@@ -81,6 +81,31 @@ def task_metrics(records: list[Record], completions: list[str]) -> dict[str, dic
     return out
 
 
+def record_correct(record: Record, completion: str, rtol: float = 0.1, atol: float = 0.05) -> bool:
+    """Whether a generated answer counts as right, for a single validation score across task types.
+
+    Classification: the snapped label equals the reference. Regression: the parsed number is within
+    ``rtol`` (relative) + ``atol`` (absolute, so a 0 eV band gap can be hit) of the target. Anything else:
+    normalised exact match of the reference output.
+    """
+    kind = record.meta.get("task_type")
+    if kind == "classification" and record.meta.get("labels"):
+        return snap_label(completion, list(record.meta["labels"])) == str(record.meta.get("label"))
+    if kind == "regression" and record.meta.get("target") is not None:
+        pred, target = extract_number(completion), float(record.meta["target"])
+        return pred is not None and abs(pred - target) <= rtol * abs(target) + atol
+    return " ".join(completion.lower().split()) == " ".join(record.output.lower().split())
+
+
+def task_score(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_records: int,
+               max_new_tokens: int, batch_size: int = 16) -> float:
+    """Fraction of ``records`` (up to ``max_records``, every property represented) answered correctly."""
+    sample = _interleave_by_property(records, max_records)
+    gens = generate_batch(model, tokenizer, [style.format(r)[0] for r in sample], max_new_tokens=max_new_tokens,
+                          batch_size=batch_size, stop_strings=style.stop_strings())
+    return sum(record_correct(r, g["completion"].strip()) for r, g in zip(sample, gens)) / max(len(sample), 1)
+
+
 def heldout_check(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_seq_len: int,
                   max_records: int = 48, max_new_tokens: int = 16, batch_size: int = 16) -> dict[str, Any]:
     """Loss/perplexity over all ``records`` and task metrics on generated answers for up to ``max_records``."""

@@ -1,22 +1,171 @@
-"""Batched greedy/sampled generation with left padding and the KV cache."""
+"""Batched generation with left padding and the KV cache: greedy by default, stops and lengths per row."""
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from typing import Any, Iterable
 
 import torch
+from transformers import StoppingCriteria, StoppingCriteriaList
 
 
-def _truncate_at_stops(text: str, stops: Iterable[str]) -> str:
-    cut = len(text)
-    for s in stops:
-        i = text.find(s)
-        if i != -1:
-            cut = min(cut, i)
-    return text[:cut]
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is picked. Requests with equal ``Sampling`` can share a batch.
+
+    Attributes:
+        do_sample: False is greedy decoding (deterministic); the other fields then do not apply.
+        temperature: Softmax temperature when sampling.
+        top_p: Nucleus sampling mass (1.0 = off).
+        top_k: Sample only from the k most likely tokens (0 = off).
+        seed: Seeds torch before generating, so a sampled call can be repeated.
+    """
+
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        if not self.do_sample:
+            # None overrides sampling defaults a checkpoint's generation_config may carry (and its warnings).
+            return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k or None}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One prompt to complete: the exact text the model sees, its token budget and its stop strings."""
+
+    prompt: str
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ()
+
+
+@dataclass
+class Completion:
+    """A generated answer. ``finish_reason`` is "stop" (EOS or a stop string) or "length" (budget spent)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+
+
+def truncate_at_stops(text: str, stops: Iterable[str]) -> tuple[str, bool]:
+    """Cut ``text`` at the earliest stop string; also say whether one was found."""
+    cut = min((i for s in stops if s and (i := text.find(s)) != -1), default=-1)
+    return (text, False) if cut == -1 else (text[:cut], True)
+
+
+class RowStops(StoppingCriteria):
+    """Ends each row at its own stop strings and token budget, so one request never cuts another short.
+
+    Only the tail of each row is decoded: a stop string of n characters spans at most n tokens.
+    """
+
+    def __init__(self, tokenizer: Any, prompt_len: int, stops: list[tuple[str, ...]], budgets: list[int]) -> None:
+        self.tokenizer = tokenizer
+        self.prompt_len = prompt_len
+        self.stops = stops
+        self.budgets = budgets
+        self.windows = [max((len(s) for s in st), default=0) + 1 for st in stops]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        new = input_ids.shape[1] - self.prompt_len
+        done = []
+        for row, (stops, budget, window) in enumerate(zip(self.stops, self.budgets, self.windows)):
+            if new >= budget:
+                done.append(True)
+            elif stops:
+                tail = self.tokenizer.decode(input_ids[row, self.prompt_len :][-window:], skip_special_tokens=True)
+                done.append(any(s in tail for s in stops))
+            else:
+                done.append(False)
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+def eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Token ids that end an answer: the tokenizer's EOS plus any the checkpoint's generation_config adds
+    (chat models often end a turn with a token other than the tokenizer's EOS)."""
+    ids = {tokenizer.eos_token_id}
+    extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    ids.update(extra if isinstance(extra, (list, tuple)) else [extra])
+    return sorted(i for i in ids if i is not None)
+
+
+def _finish(ids: list[int], eos: set[int], pad_id: int | None, req: Request, tokenizer: Any) -> Completion:
+    """Turn one row's new token ids into a Completion (cut at EOS, trailing padding dropped, stops applied)."""
+    hit_eos = False
+    for k, t in enumerate(ids):
+        if t in eos:
+            ids, hit_eos = ids[:k], True
+            break
+    while ids and ids[-1] == pad_id and not hit_eos:
+        ids = ids[:-1]
+    text, hit_stop = truncate_at_stops(tokenizer.decode(ids, skip_special_tokens=True), req.stop)
+    reason = "stop" if hit_eos or hit_stop or len(ids) < req.max_new_tokens else "length"
+    return Completion(text, 0, len(ids), reason)
 
 
 @torch.inference_mode()
+def generate(
+    model: Any,
+    tokenizer: Any,
+    requests: list[Request],
+    sampling: Sampling = Sampling(),
+    batch_size: int = 16,
+    progress: bool = False,
+) -> list[Completion]:
+    """Complete ``requests`` in batches of ``batch_size``; results come back in the requests' order.
+
+    Prompts are tokenized exactly as in training (``add_special_tokens=True``) and left-padded so every row's
+    last prompt token sits at the same position and the KV cache is reused step to step. Prompts are sorted by
+    length first so a batch holds similar lengths (less padding).
+    """
+    from tqdm.auto import tqdm
+
+    was_training = model.training
+    model.eval()
+    old_side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    device = next(model.parameters()).device
+    eos = eos_ids(model, tokenizer)
+    order = sorted(range(len(requests)), key=lambda i: len(requests[i].prompt))
+    results: dict[int, Completion] = {}
+    if sampling.seed is not None:
+        torch.manual_seed(sampling.seed)
+    bar = tqdm(total=len(requests), disable=not progress, desc="generate", unit="prompt")
+    try:
+        for s in range(0, len(order), batch_size):
+            idx = order[s : s + batch_size]
+            batch = [requests[i] for i in idx]
+            enc = tokenizer([r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=True)
+            enc = {k: v.to(device) for k, v in enc.items()}
+            width = enc["input_ids"].shape[1]
+            budgets = [r.max_new_tokens for r in batch]
+            stops = RowStops(tokenizer, width, [r.stop for r in batch], budgets)
+            gen = model.generate(
+                **enc, max_new_tokens=max(budgets), pad_token_id=tokenizer.pad_token_id, eos_token_id=eos,
+                stopping_criteria=StoppingCriteriaList([stops]), use_cache=True, **sampling.generate_kwargs(),
+            )
+            new = gen[:, width:].tolist()
+            for row, (i, req) in enumerate(zip(idx, batch)):
+                done = _finish(new[row][: req.max_new_tokens], set(eos), tokenizer.pad_token_id, req, tokenizer)
+                done.prompt_tokens = int(enc["attention_mask"][row].sum())
+                results[i] = done
+            bar.update(len(idx))
+    finally:
+        bar.close()
+        tokenizer.padding_side = old_side
+        model.train(was_training)
+    return [results[i] for i in range(len(requests))]
+
+
 def generate_batch(
     model: Any,
     tokenizer: Any,
@@ -29,49 +178,13 @@ def generate_batch(
     top_p: float = 1.0,
     progress: bool = False,
 ) -> list[dict[str, Any]]:
-    """Generate completions for ``prompts`` in batches.
-
-    Prompts are tokenized exactly as in training (``add_special_tokens=True``) and left-padded so every row's
-    last prompt token sits at the same position. Greedy unless ``do_sample``.
+    """``generate`` for plain prompt strings sharing one budget and stop list (the held-out check's form).
 
     Returns:
         One dict per prompt: ``completion``, ``prompt_tokens``, ``completion_tokens``.
     """
-    from tqdm.auto import tqdm
-
-    was_training = model.training
-    model.eval()
-    old_side = tokenizer.padding_side
-    tokenizer.padding_side = "left"
-    stops = list(stop_strings)
-    out: list[dict[str, Any]] = []
-    device = next(model.parameters()).device
-    # Sorting by length keeps padding low; results are put back in the caller's order.
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    results: dict[int, dict[str, Any]] = {}
-    try:
-        for s in tqdm(range(0, len(order), batch_size), disable=not progress, desc="generate"):
-            idx = order[s : s + batch_size]
-            enc = tokenizer([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=True)
-            enc = {k: v.to(device) for k, v in enc.items()}
-            kwargs: dict[str, Any] = {"max_new_tokens": max_new_tokens, "do_sample": do_sample,
-                                      "pad_token_id": tokenizer.pad_token_id, "eos_token_id": tokenizer.eos_token_id}
-            if do_sample:
-                kwargs.update(temperature=temperature, top_p=top_p)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            gen = model.generate(**enc, **kwargs)
-            new = gen[:, enc["input_ids"].shape[1] :]
-            for row, i in enumerate(idx):
-                ids = new[row].tolist()
-                if tokenizer.eos_token_id in ids:
-                    ids = ids[: ids.index(tokenizer.eos_token_id)]
-                ids = [t for t in ids if t != tokenizer.pad_token_id]
-                text = _truncate_at_stops(tokenizer.decode(ids, skip_special_tokens=True), stops)
-                results[i] = {"completion": text, "prompt_tokens": int(enc["attention_mask"][row].sum()),
-                              "completion_tokens": len(ids)}
-    finally:
-        tokenizer.padding_side = old_side
-        model.train(was_training)
-    out = [results[i] for i in range(len(prompts))]
-    return out
+    stops = tuple(stop_strings)
+    reqs = [Request(p, max_new_tokens, stops) for p in prompts]
+    outs = generate(model, tokenizer, reqs, Sampling(do_sample, temperature, top_p), batch_size, progress)
+    return [{"completion": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+            for c in outs]

@@ -59,3 +59,26 @@ class KillAfterSteps(L.Callback):
             import signal as sig
 
             os.kill(os.getpid(), getattr(sig, self.signal))
+
+
+class ValTaskScore(L.Callback):
+    """Logs ``val/task_score``: the fraction of validation records answered correctly by greedy generation.
+
+    Used as the stage score ``S_val`` when ``score.metric=val/task_score`` (see
+    :func:`honeybee.evaluation.heldout.record_correct` for what counts as correct). Costs one generation pass
+    over ``max_records`` validation records per validation run.
+    """
+
+    def __init__(self, max_records: int = 64, max_new_tokens: int = 16) -> None:
+        self.max_records = max_records
+        self.max_new_tokens = max_new_tokens
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking:
+            return
+        from honeybee.evaluation.heldout import task_score
+
+        dm = trainer.datamodule
+        score = task_score(pl_module.model, dm.tokenizer, dm.style, dm.splits["val"], self.max_records,
+                           self.max_new_tokens)
+        pl_module.log("val/task_score", score, prog_bar=True, sync_dist=True)

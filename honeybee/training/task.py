@@ -38,10 +38,9 @@ def instantiate_loggers(cfg: DictConfig) -> list[Any]:
             continue
         if name == "wandb":
             tags = list(lc.get("tags") or []) + [f"{g}:{c}" for g, c in hydra_choices().items()]
-            logger = instantiate(lc, tags=tags)
+            loggers.append(instantiate(lc, tags=tags))
         else:
-            logger = instantiate(lc)
-        loggers.append(logger)
+            loggers.append(instantiate(lc))
     return loggers
 
 
@@ -58,10 +57,20 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise ConfigError(
-            f"ckpt_path=last: no {last}; rerun in the earlier run's folder (hydra.run.dir=<that folder>) "
-            "or give ckpt_path=<file.ckpt>"
+            f"ckpt_path=last: no {last}; rerun with the same experiment_name/model/stage (or "
+            "hydra.run.dir=<the earlier run folder>), or give ckpt_path=<file.ckpt>"
         )
     return str(last)
+
+
+def check_not_finished(cfg: DictConfig, ckpt_path: str | None) -> None:
+    """Refuse to silently overwrite a finished stage folder."""
+    out = Path(cfg.paths.output_dir)
+    if (out / "manifest.json").is_file() and ckpt_path is None and not cfg.get("overwrite", False):
+        raise ConfigError(
+            f"{out} already holds a finished run; use another experiment_name, resume with ckpt_path=last, "
+            "or pass overwrite=true"
+        )
 
 
 def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
@@ -76,40 +85,80 @@ def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]
     Console().print(table)
 
 
-def train(cfg: DictConfig) -> float:
-    """Finetune ``cfg.model`` on ``cfg.data`` and export the adapter; returns ``cfg.optimized_metric``.
+def load_stage_records(cfg: DictConfig) -> dict[str, list[Any]]:
+    """The data config's splits, plus this stage's extra training files (e.g. a curation round's records).
 
-    Everything that can be checked without the model (config values, data files, records) is checked first,
-    so bad input fails in seconds with one line.
+    Extra files only ever join the train split, so every stage is scored on the same validation/test records.
+    """
+    from honeybee.data.datamodule import prepare_splits
+    from honeybee.data.sources import load_alpaca
+
+    splits = prepare_splits(cfg.data, int(cfg.seed))
+    for f in cfg.stage.get("extra_train_files") or []:
+        extra = load_alpaca(str(f), str(cfg.data.get("on_bad_record", "error")), source=f"stage{cfg.stage.index}")
+        log.info("stage %s: +%d train records from %s", cfg.stage.index, len(extra), f)
+        splits["train"] = splits["train"] + extra
+    return splits
+
+
+def restore_best(module: Any, trainer: Any) -> str | None:
+    """Load the best checkpoint's trainable weights into ``module`` (the export should be the best model)."""
+    import torch
+
+    best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks
+                 if getattr(cb, "monitor", None) and cb.best_model_path), None)
+    if not best or not Path(best).is_file():
+        return None
+    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
+    missing = module.load_state_dict(state, strict=False)
+    if missing.unexpected_keys:
+        raise ConfigError(f"best checkpoint {best} does not match the model ({missing.unexpected_keys[:2]})")
+    return best
+
+
+def train(cfg: DictConfig) -> float:
+    """Finetune ``cfg.model`` on ``cfg.data`` for stage ``cfg.stage.index`` and export the result.
+
+    Everything that can be checked without the model (config values, data files, records, the parent stage)
+    is checked first, so bad input fails in seconds with one line. Returns ``cfg.optimized_metric`` (the
+    stage's best validation score).
     """
     validate_train_config(cfg)
     import lightning as L
 
-    from honeybee.data.datamodule import InstructionDataModule, prepare_splits
+    from honeybee.progressive.stages import attach_parent, resolve_parent
 
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    splits = prepare_splits(cfg.data, int(cfg.seed))
     ckpt_path = resolve_ckpt_path(cfg)
+    check_not_finished(cfg, ckpt_path)
+    splits = load_stage_records(cfg)
+    parent = resolve_parent(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     from hydra.utils import instantiate
 
+    from honeybee.data.datamodule import InstructionDataModule
     from honeybee.data.prompts import PromptStyle
     from honeybee.model.export import export_model
     from honeybee.model.loading import load_model, load_tokenizer, resolve_model_path
     from honeybee.model.lora import apply_lora, count_parameters
+    from honeybee.progressive.stages import build_manifest, plateau_record, previous_best
     from honeybee.training.module import CausalLMModule
     from honeybee.training.strategies import build_strategy
     from honeybee.utils.runinfo import git_commit, versions
 
     model_path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, model_path)
-    model = apply_lora(load_model(cfg.model, model_path), cfg.lora)
+    base = load_model(cfg.model, model_path)
+    model = attach_parent(base, parent, str(cfg.stage.mode), cfg.lora) if parent else apply_lora(base, cfg.lora)
     model.train()  # from_pretrained returns eval mode; dropout in LoRA layers should be active
     trainable, total = count_parameters(model)
     log.info("parameters: %s trainable / %s total (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    if parent:
+        log.info("stage %s starts from %s (mode=%s)", cfg.stage.index, parent, cfg.stage.mode)
     run_info = {"git": git_commit(), "versions": versions(), "model_path": model_path,
                 "parameters": {"trainable": trainable, "total": total}, "choices": hydra_choices()}
     atomic_write_json(out / "run_info.json", run_info)
@@ -117,11 +166,16 @@ def train(cfg: DictConfig) -> float:
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
     dm = InstructionDataModule(cfg.data, tokenizer, splits, int(cfg.seed), str(out))
     module = CausalLMModule(model, OmegaConf.to_container(cfg.optim, resolve=True), bool(cfg.selective_loss))
+    callbacks = instantiate_callbacks(cfg)
+    if str(cfg.score.metric) == "val/task_score":
+        from honeybee.training.callbacks import ValTaskScore
+
+        callbacks.append(ValTaskScore(int(cfg.score.max_records), int(cfg.score.max_new_tokens)))
     loggers = instantiate_loggers(cfg)
-    trainer = instantiate(cfg.trainer, callbacks=instantiate_callbacks(cfg), logger=loggers or False,
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                           strategy=build_strategy(cfg.strategy))
     for lg in loggers:
-        lg.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        lg.log_hyperparams(resolved)
 
     check = cfg.get("heldout_check") or {}
     do_check = bool(check.get("enabled")) and bool(splits["test"]) and not trainer.fast_dev_run and ckpt_path is None
@@ -133,34 +187,48 @@ def train(cfg: DictConfig) -> float:
         before = heldout_check(model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
 
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
-    dm_stats = {k: v.as_dict() for k, v in dm.stats.items()}
-
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    best_ckpt = restore_best(module, trainer)
+    best_score = next((float(cb.best_model_score) for cb in trainer.checkpoint_callbacks
+                       if getattr(cb, "monitor", None) == cfg.score.metric and cb.best_model_score is not None),
+                      metrics.get(str(cfg.score.metric)))
     if trainer.is_global_zero:
         meta = {
             "prompt_style": str(cfg.data.prompt_style),
             "base_model": {"name": cfg.model.name, "name_or_path": cfg.model.get("name_or_path"),
                            "source": cfg.model.source},
             "lora": OmegaConf.to_container(cfg.lora, resolve=True),
+            "experiment": str(cfg.experiment_name),
             "stage": int(cfg.stage.index),
+            "parent": str(parent) if parent else None,
             "max_seq_len": int(cfg.data.max_seq_len),
             "data": {"name": cfg.data.name, "path": cfg.data.get("path"), "counts": {k: len(v) for k, v in splits.items()}},
             "git": run_info["git"],
         }
         export_model(module.model, tokenizer, out / ("adapter" if cfg.lora.enabled else "model"), meta)
-        summary: dict[str, Any] = {"metrics": metrics, "data": dm_stats, "global_step": trainer.global_step}
+        summary: dict[str, Any] = {"metrics": metrics, "best_checkpoint": best_ckpt, "global_step": trainer.global_step,
+                                   "data": {k: v.as_dict() for k, v in dm.stats.items()}}
         if do_check:
-            after = heldout_check(model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
-            summary["heldout"] = {"before": before, "after": after}
             from honeybee.evaluation.heldout import comparison_rows
 
+            after = heldout_check(module.model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
+            summary["heldout"] = {"before": before, "after": after}
             print_table(f"held-out test split ({len(splits['test'])} records)", comparison_rows(before, after),
                         ("metric", "before", "after"))
             for lg in loggers:
                 lg.log_metrics({"test/loss_before": before["loss"], "test/loss_after": after["loss"]},
                                step=trainer.global_step)
         atomic_write_json(out / "summary.json", summary)
+        score = {"metric": str(cfg.score.metric), "mode": str(cfg.score.mode), "best": best_score,
+                 **plateau_record(best_score, previous_best(cfg), str(cfg.score.mode), float(cfg.score.min_delta))}
+        manifest = build_manifest(cfg, parent, resolved, metrics, score, run_info,
+                                  {k: len(v) for k, v in splits.items()})
+        # Written last: its presence marks the stage as finished for the next stage and the driver.
+        atomic_write_json(out / "manifest.json", manifest)
+        if score["plateau"]:
+            log.info("stage %s: best %s=%.4f did not beat stage %s (%.4f) by %s: plateau", cfg.stage.index,
+                     cfg.score.metric, best_score, int(cfg.stage.index) - 1, score["previous_best"], cfg.score.min_delta)
         log.info("run folder: %s", out)
 
-    value = metrics.get(str(cfg.get("optimized_metric", "val/loss")))
+    value = best_score if best_score is not None else metrics.get(str(cfg.get("optimized_metric", cfg.score.metric)))
     return float(value) if value is not None else math.nan

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from torch.utils.data import DataLoader, SequentialSampler
 
 from honeybee.data.collate import pack_collate, pad_collate
 from honeybee.data.datamodule import (
@@ -164,6 +165,10 @@ def test_datamodule_serves_every_record_once(tiny_tokenizer, batching):
         assert all(b["input_ids"].shape[1] <= 512 for b in batches)
         assert len(batches) < -(-len(train) // 8)  # fewer steps than one record per row
     assert len(list(dm.val_dataloader())) > 0
+    # Lightning swaps in SequentialSampler(dataset) for overfit_batches: every strategy must allow that.
+    sequential = DataLoader(loader.dataset, batch_size=8, sampler=SequentialSampler(loader.dataset),
+                            collate_fn=loader.collate_fn)
+    assert sum(int(b["attention_mask"].sum()) for b in sequential) == sum(train["length"][:])
 
 
 def test_packed_training_runs_under_lightning(tiny_model, tiny_tokenizer):

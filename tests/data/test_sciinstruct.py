@@ -146,7 +146,9 @@ def test_real_reward_model_files_are_rejected_with_file_and_line():
 
 def test_registered_source(tmp_path):
     path = _jsonl(tmp_path / "t.jsonl", [PHYSICS, MATH, LEAN])
-    cfg = OmegaConf.create({"source": "sciinstruct", "path": str(path), "subjects": ["lean"], "on_bad_record": "error"})
+    cfg = OmegaConf.create(
+        {"source": "sciinstruct", "path": str(path), "subjects": ["lean"], "on_bad_record": "error"}
+    )
     assert [r.meta["subject"] for r in load_records(cfg)] == ["lean"]
     with pytest.raises(ConfigError, match="data.path is required for data=sciinstruct"):
         load_records(OmegaConf.create({"source": "sciinstruct", "path": None}))

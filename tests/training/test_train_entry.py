@@ -85,3 +85,17 @@ def test_real_matsci_instruct_trains(train_run):
     r = train_run([*TINY, "debug=fdr", "data=matsci_instruct", f"data.path={MATSCI_INSTRUCT}", "data.max_seq_len=256"])
     assert r.returncode == 0, r.stderr[-2000:]
     assert sum(1 for _ in open(r.run_dir / "splits" / "train.jsonl")) > 2000
+
+
+def test_wandb_offline_and_tensorboard_loggers(train_run):
+    r = train_run([*TINY, "logger=many", "trainer.max_steps=2", "trainer.log_every_n_steps=1", "experiment_name=abl", "lora=r16"],
+                  env={"WANDB_MODE": "offline", "WANDB_SILENT": "true"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    runs = list((r.run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(runs) == 1 and runs[0].stat().st_size > 0
+    blob = runs[0].read_bytes()
+    # The binary run file carries the run's group, name and the flattened config.
+    for needle in (b"abl", b"tiny_llama-r16-materials_facts-s1", b"model:tiny_llama", b"lora:r16"):
+        assert needle in blob, needle
+    assert list((r.run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (r.run_dir / "metrics.csv").is_file()

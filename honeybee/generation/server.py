@@ -1,0 +1,314 @@
+"""An OpenAI-compatible HTTP server (FastAPI + uvicorn) over one ``Generator``.
+
+One worker thread owns the model. Request handlers put jobs on a queue and await them; the worker takes the
+oldest job, waits ``batch_wait_ms`` for more, and answers every waiting job with the same sampling settings in
+one batch. Jobs with other settings wait for the next round, in arrival order, so no client starves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections import deque
+from concurrent.futures import Future
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from honeybee.generation.engine import Completion, Request, Sampling
+from honeybee.generation.generator import Generator
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    requests: list[Request]
+    sampling: Sampling
+    future: Future = field(default_factory=Future)
+
+
+class BatchWorker:
+    """The thread that owns the model: batches queued jobs and resolves their futures."""
+
+    def __init__(self, generator: Generator, max_batch_size: int = 16, batch_wait_ms: float = 10.0) -> None:
+        self.generator = generator
+        self.max_batch_size = max_batch_size
+        self.batch_wait_s = batch_wait_ms / 1000
+        self.queue: queue.Queue[Job | None] = queue.Queue()
+        self.waiting: deque[Job] = deque()
+        self.thread = threading.Thread(target=self._loop, name="honeybee-generator", daemon=True)
+        self.batches: list[int] = []  # requests per batch run, for tests and logs
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+    def submit(self, requests: list[Request], sampling: Sampling) -> Future:
+        job = Job(requests, sampling)
+        self.queue.put(job)
+        return job.future
+
+    def _take(self, timeout: float) -> Job | None | bool:
+        """The next job (waiting ones first); False when none arrived in time, None on shutdown."""
+        if self.waiting:
+            return self.waiting.popleft()
+        try:
+            return self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
+        except queue.Empty:
+            return False
+
+    def _collect(self, first: Job) -> tuple[list[Job], bool]:
+        """``first`` plus jobs with the same sampling that arrive within the wait, up to the batch size."""
+        batch, size, stop = [first], len(first.requests), False
+        deadline = time.monotonic() + self.batch_wait_s
+        others: list[Job] = []
+        while size < self.max_batch_size and len(others) <= 4 * self.max_batch_size:
+            job = self._take(deadline - time.monotonic())
+            if job is False:
+                break
+            if job is None:
+                stop = True
+                break
+            if job.sampling == first.sampling and size + len(job.requests) <= self.max_batch_size:
+                batch.append(job)
+                size += len(job.requests)
+            else:
+                others.append(job)
+        self.waiting.extendleft(reversed(others))
+        return batch, stop
+
+    def _loop(self) -> None:
+        while True:
+            first = self.waiting.popleft() if self.waiting else self.queue.get()
+            if first is None:
+                break
+            batch, stop = self._collect(first)
+            self._run(batch)
+            if stop:
+                break
+        for job in list(self.waiting):
+            job.future.set_exception(RuntimeError("server is shutting down"))
+
+    def _run(self, batch: list[Job]) -> None:
+        reqs = [r for job in batch for r in job.requests]
+        self.batches.append(len(reqs))
+        try:
+            outs = self.generator.complete(reqs, batch[0].sampling, batch_size=self.max_batch_size)
+        except Exception as e:  # noqa: BLE001 - every waiting client must get an answer, never hang
+            log.exception("generation failed")
+            for job in batch:
+                job.future.set_exception(e)
+            return
+        i = 0
+        for job in batch:
+            job.future.set_result(outs[i : i + len(job.requests)])
+            i += len(job.requests)
+
+
+class ApiError(Exception):
+    """An OpenAI-style error response."""
+
+    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+
+
+class _Body(BaseModel):
+    # Unknown OpenAI parameters (logit_bias, user, ...) are accepted and ignored, as other local servers do.
+    model_config = ConfigDict(extra="ignore")
+
+    model: str
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    n: int = Field(default=1, ge=1, le=8)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+    stream: bool = False
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if self.content is None or isinstance(self.content, str):
+            return self.content or ""
+        if any(part.get("type") != "text" for part in self.content):
+            raise ApiError(400, "only text content parts are supported", param="messages")
+        return "".join(str(part.get("text", "")) for part in self.content)
+
+
+class ChatBody(_Body):
+    messages: list[Message] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+
+
+class CompletionBody(_Body):
+    prompt: str | list[str]
+
+
+def sampling_of(body: _Body) -> Sampling:
+    """Greedy when no temperature is given or it is 0 (deterministic answers for judges and evaluation)."""
+    if not body.temperature:
+        return Sampling(seed=body.seed)
+    return Sampling(True, body.temperature, body.top_p or 1.0, body.top_k or 0, body.seed)
+
+
+def stops_of(body: _Body, style_stops: tuple[str, ...]) -> tuple[str, ...]:
+    extra = [body.stop] if isinstance(body.stop, str) else list(body.stop or [])
+    if len(extra) > 4:
+        raise ApiError(400, "at most 4 stop sequences are allowed", param="stop")
+    return style_stops + tuple(s for s in extra if s)
+
+
+def usage(outs: list[Completion], prompt_tokens: int) -> dict[str, int]:
+    done = sum(o.completion_tokens for o in outs)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": done, "total_tokens": prompt_tokens + done}
+
+
+def sse(chunks: list[dict[str, Any]]) -> Iterator[str]:
+    for c in chunks:
+        yield f"data: {json.dumps(c)}\n\n"
+    yield "data: [DONE]\n\n"
+
+
+@dataclass
+class ServerSettings:
+    model_id: str
+    default_max_tokens: int = 256
+    max_tokens_limit: int = 2048
+
+
+def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
+    """The FastAPI app: ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions``.
+
+    ``stream=true`` is answered in server-sent-event form with the whole answer in one chunk (generation is
+    batched, so there are no partial tokens to send earlier).
+    """
+    from fastapi import FastAPI, Request as HttpRequest
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse, StreamingResponse
+    from starlette.exceptions import HTTPException
+
+    gen = worker.generator
+
+    @asynccontextmanager
+    async def lifespan(app: Any):  # noqa: ANN202 - FastAPI's lifespan protocol
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.close()
+
+    app = FastAPI(title="honeybee", lifespan=lifespan)
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: HttpRequest, exc: ApiError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: HttpRequest, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        param = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or None
+        return JSONResponse(ApiError(400, f"{param or 'body'}: {first['msg']}", param=param).body(), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: HttpRequest, exc: HTTPException) -> JSONResponse:
+        err = ApiError(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else
+                       "invalid_request_error")
+        return JSONResponse(err.body(), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal(request: HttpRequest, exc: Exception) -> JSONResponse:
+        log.exception("request failed")
+        return JSONResponse(ApiError(500, f"internal error: {exc}", "server_error").body(), status_code=500)
+
+    def check(body: _Body, max_tokens: int | None) -> int:
+        if body.model != settings.model_id:
+            raise ApiError(404, f"The model '{body.model}' does not exist; this server serves "
+                           f"'{settings.model_id}'", param="model", code="model_not_found")
+        budget = max_tokens or settings.default_max_tokens
+        if budget > settings.max_tokens_limit:
+            raise ApiError(400, f"max_tokens={budget} is over this server's limit of {settings.max_tokens_limit}",
+                           param="max_tokens")
+        return budget
+
+    async def run(prompts: list[str], budget: int, body: _Body) -> list[Completion]:
+        stops = stops_of(body, gen.stops)
+        reqs = [Request(p, budget, stops) for p in prompts for _ in range(body.n)]
+        return await asyncio.wrap_future(worker.submit(reqs, sampling_of(body)))
+
+    def envelope(kind: str) -> dict[str, Any]:
+        return {"id": f"{kind}-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": settings.model_id}
+
+    @app.get("/v1/models")
+    async def models() -> dict[str, Any]:
+        card = {"id": settings.model_id, "object": "model", "created": 0, "owned_by": "honeybee"}
+        return {"object": "list", "data": [card]}
+
+    @app.post("/v1/completions")
+    async def completions(body: CompletionBody) -> Any:
+        budget = check(body, body.max_tokens)
+        prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
+        if not prompts:
+            raise ApiError(400, "prompt: must not be empty", param="prompt")
+        outs = await run(prompts, budget, body)
+        head = envelope("cmpl")
+        choices = [{"index": i, "text": o.text, "finish_reason": o.finish_reason, "logprobs": None}
+                   for i, o in enumerate(outs)]
+        prompt_tokens = sum(o.prompt_tokens for o in outs[:: body.n])
+        if body.stream:
+            chunks = [{**head, "object": "text_completion", "choices": [c]} for c in choices]
+            return StreamingResponse(sse(chunks), media_type="text/event-stream")
+        return {**head, "object": "text_completion", "choices": choices, "usage": usage(outs, prompt_tokens)}
+
+    @app.post("/v1/chat/completions")
+    async def chat(body: ChatBody) -> Any:
+        budget = check(body, body.max_completion_tokens or body.max_tokens)
+        messages = [{"role": m.role, "content": m.text()} for m in body.messages]
+        if messages[-1]["role"] != "user":
+            raise ApiError(400, "messages: the last message must be from the user", param="messages")
+        outs = await run([gen.chat_prompt(messages)], budget, body)
+        head = envelope("chatcmpl")
+        if body.stream:
+            chunks = [{**head, "object": "chat.completion.chunk",
+                       "choices": [{"index": i, "delta": {"role": "assistant", "content": o.text},
+                                    "finish_reason": None}]} for i, o in enumerate(outs)]
+            chunks += [{**head, "object": "chat.completion.chunk",
+                        "choices": [{"index": i, "delta": {}, "finish_reason": o.finish_reason}]}
+                       for i, o in enumerate(outs)]
+            return StreamingResponse(sse(chunks), media_type="text/event-stream")
+        choices = [{"index": i, "message": {"role": "assistant", "content": o.text}, "finish_reason": o.finish_reason}
+                   for i, o in enumerate(outs)]
+        return {**head, "object": "chat.completion", "choices": choices, "usage": usage(outs, outs[0].prompt_tokens)}
+
+    return app
+
+
+def serve(generator: Generator, settings: ServerSettings, host: str = "127.0.0.1", port: int = 8000,
+          max_batch_size: int = 16, batch_wait_ms: float = 10.0) -> None:
+    """Run the server until interrupted (Ctrl-C / SIGTERM shut it down cleanly)."""
+    import uvicorn
+
+    app = create_app(BatchWorker(generator, max_batch_size, batch_wait_ms), settings)
+    log.info("serving %s at http://%s:%d/v1 (OpenAI-compatible)", settings.model_id, host, port)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
