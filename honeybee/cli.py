@@ -58,11 +58,12 @@ def quote_numeric_groups(argv: list[str], conf_dir: Path = CONF_DIR) -> list[str
     return out
 
 
-def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR) -> str | None:
-    """Return a one-line problem with the command-line overrides, or None.
+def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR) -> tuple[str | None, Any]:
+    """Return ``(problem, composed config)``: a one-line problem with the overrides (or None), and the config.
 
     Group options are checked against the files in ``conf/``; everything else (unknown keys, type errors) by
-    composing the config with Hydra's compose API, which is cheap (no task code runs).
+    composing the config with Hydra's compose API, which is cheap (no task code runs). Multiruns are checked
+    for group options only (their sweeps are expanded by Hydra), and get no config back.
     """
     multirun = any(a in ("-m", "--multirun") for a in argv)
     overrides = [a for a in argv if "=" in a and not a.startswith("-")]
@@ -75,31 +76,57 @@ def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR
             continue
         for opt in _split_sweep(value) if multirun else [value.strip("'\"")]:
             if opt not in options:
-                return f"unknown option {opt!r} for {key}= (choose from: {', '.join(options)})"
+                return f"unknown option {opt!r} for {key}= (choose from: {', '.join(options)})", None
     if multirun:
-        return None
+        return None, None
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            compose(config_name, overrides=[o for o in overrides if not o.lstrip("+~").startswith("hydra")])
+            cfg = compose(config_name, overrides=[o for o in overrides if not o.lstrip("+~").startswith("hydra")])
     except (HydraException, OmegaConfBaseException, ValueError) as e:
         # Hydra's messages put the what on line 1 and the why (e.g. "Key 'x' is not in struct") on line 2.
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("full_key")]
-        return " ".join(lines[:2]) or type(e).__name__
-    return None
+        return " ".join(lines[:2]) or type(e).__name__, None
+    return None, cfg
+
+
+def stage_overrides(cfg: Any) -> list[str]:
+    """The overrides an experiment declares for the chosen stage (``stage_overrides.<N>``), e.g. its data.
+
+    This is how one experiment file gives each progressive stage its own data source and schedule (DARWIN 1.5:
+    QA data in stage 1, FAIR tasks in stage 2) while ``python train.py experiment=x stage=N`` stays one command.
+    """
+    from omegaconf import OmegaConf
+
+    table = cfg.get("stage_overrides") if cfg is not None else None
+    if not table or "stage" not in cfg:
+        return []
+    # Unresolved: interpolations such as ${paths.shared_data_dir} are Hydra's to resolve inside the run.
+    raw = OmegaConf.to_container(table, resolve=False)
+    return [str(o) for o in (raw.get(str(cfg.stage.index)) or [])]
 
 
 def precheck(config_name: str) -> None:
-    """Validate ``sys.argv`` overrides before Hydra starts; exit with one line on a problem."""
+    """Validate ``sys.argv`` overrides before Hydra starts; exit with one line on a problem.
+
+    Also prepends the chosen stage's ``stage_overrides`` so that explicit command-line overrides still win.
+    """
     sys.argv[1:] = quote_numeric_groups(sys.argv[1:])
-    if os.environ.get("HYDRA_FULL_ERROR") == "1" or any(a.startswith("--") and a not in ("--multirun",) for a in sys.argv[1:]):
+    if any(a.startswith("--") and a not in ("--multirun",) for a in sys.argv[1:]):
         return
-    problem = check_overrides(sys.argv[1:], config_name)
-    if problem:
+    problem, cfg = check_overrides(sys.argv[1:], config_name)
+    if problem and os.environ.get("HYDRA_FULL_ERROR") != "1":
         fail(problem)
+    extra = stage_overrides(cfg)
+    if extra:
+        log.info("stage %s overrides from the experiment: %s", cfg.stage.index, " ".join(extra))
+        sys.argv[1:] = quote_numeric_groups(extra) + sys.argv[1:]
+        problem, _ = check_overrides(sys.argv[1:], config_name)
+        if problem:
+            fail(f"stage_overrides.{cfg.stage.index}: {problem}")
 
 
 def run_task(task: Callable[[Any], Any], cfg: Any) -> Any:

@@ -5,7 +5,8 @@ Three batching strategies (``data.batching``):
 * ``pad``: shuffled batches right-padded to their longest record.
 * ``length_grouped``: batches of similar lengths (less padding), in a seeded random order.
 * ``packed``: records laid end to end in rows of up to ``max_seq_len`` tokens, with position ids restarting
-  at every record so attention never crosses records; the loss equals the unpacked loss.
+  at every record so attention never crosses records (the loss equals the unpacked loss); rows are then
+  length-grouped like records.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def prepare_splits(cfg: Any, seed: int) -> dict[str, list[Record]]:
     """Load and split the records of a ``data`` config node; no tokenizer or model needed (fails fast)."""
     batching_of(cfg)
     records = load_records(cfg)
-    splits = split_records(records, float(cfg.val_fraction), float(cfg.test_fraction), int(cfg.get("split_seed", seed)))
+    splits = split_records(records, float(cfg.val_fraction), float(cfg.test_fraction),
+                           int(cfg.get("split_seed", seed)))
     if not splits["train"]:
         raise DataError(f"data={cfg.name}: the train split is empty")
     return splits
@@ -269,9 +271,9 @@ def pack_by_length(lengths: Sequence[int], capacity: int) -> list[list[int]]:
 class PackedRows(torch.utils.data.Dataset):
     """A dataset of packed rows: item ``i`` is the list of records packed into row ``i``.
 
-    The packs are fixed (:func:`pack_by_length`) and shuffled like single records. Which records share a row
-    does not change the loss (attention and labels are per record), so fixed packs cost no randomness there;
-    only batch composition repeats across epochs.
+    The packs are fixed (:func:`pack_by_length`). Which records share a row does not change the loss
+    (attention and labels are per record), so fixed packs cost no randomness there; the order of the rows is
+    shuffled every epoch by the sampler.
 
     Args:
         items: A tokenized split from :func:`tokenize_split`.
@@ -280,7 +282,9 @@ class PackedRows(torch.utils.data.Dataset):
 
     def __init__(self, items: Any, capacity: int) -> None:
         self.items = items
-        self.packs = pack_by_length(items["length"][:], capacity)
+        record_lengths = items["length"][:]
+        self.packs = pack_by_length(record_lengths, capacity)
+        self.lengths = [sum(record_lengths[i] for i in p) for p in self.packs]
 
     def __len__(self) -> int:
         return len(self.packs)
@@ -308,23 +312,24 @@ def make_loader(
         batch_size: Records per batch (``pad``, ``length_grouped``) or packed rows per batch (``packed``).
         pad_id: The tokenizer's pad id.
         max_seq_len: Row capacity for ``packed``.
-        seed: Seeds the order (with the epoch, for ``length_grouped``).
+        seed: Seeds the order (with the epoch for the grouped strategies, see :class:`LengthGroupedSampler`).
         shuffle: Random order (training); False gives a fixed order (validation).
         pad_to_multiple_of: Round padded widths up.
         num_workers: DataLoader worker processes.
     """
-    pad = partial(pad_collate, pad_id=pad_id, pad_to_multiple_of=pad_to_multiple_of)
-    if batching == "length_grouped":
-        sampler = LengthGroupedSampler(items["length"][:], batch_size, seed, shuffle=shuffle)
-        return DataLoader(items, batch_size=batch_size, sampler=sampler, collate_fn=pad,
-                          num_workers=num_workers)
+    pad_args = {"pad_id": pad_id, "pad_to_multiple_of": pad_to_multiple_of}
+    if batching == "pad":
+        gen = torch.Generator().manual_seed(seed) if shuffle else None
+        return DataLoader(items, batch_size=batch_size, shuffle=shuffle, generator=gen,
+                          collate_fn=partial(pad_collate, **pad_args), num_workers=num_workers)
     if batching == "packed":
-        data, collate = PackedRows(items, max_seq_len), partial(pack_collate, pad_id=pad_id,
-                                                                pad_to_multiple_of=pad_to_multiple_of)
+        rows = PackedRows(items, max_seq_len)
+        data, lengths, collate = rows, rows.lengths, partial(pack_collate, **pad_args)
     else:
-        data, collate = items, pad
-    gen = torch.Generator().manual_seed(seed) if shuffle else None
-    return DataLoader(data, batch_size=batch_size, shuffle=shuffle, generator=gen, collate_fn=collate,
+        data, lengths, collate = items, items["length"][:], partial(pad_collate, **pad_args)
+    # Packed rows are grouped by length too, or a row that is not full gets padded to the batch's fullest row.
+    sampler = LengthGroupedSampler(lengths, batch_size, seed, shuffle=shuffle)
+    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                       num_workers=num_workers)
 
 
@@ -339,7 +344,9 @@ class InstructionDataModule(L.LightningDataModule):
         run_dir: Where ``splits/`` is written (None: not persisted).
     """
 
-    def __init__(self, cfg: Any, tokenizer: Any, splits: dict[str, list[Record]], seed: int, run_dir: str | None):
+    def __init__(
+        self, cfg: Any, tokenizer: Any, splits: dict[str, list[Record]], seed: int, run_dir: str | None
+    ) -> None:
         super().__init__()
         self.cfg = cfg
         self.tokenizer = tokenizer
@@ -366,7 +373,9 @@ class InstructionDataModule(L.LightningDataModule):
             )
             log.info("data %s/%s: %s", self.cfg.name, name, self.stats[name].as_dict())
         if not len(self.tokenized["train"]):
-            raise DataError(f"data={self.cfg.name}: every train record was dropped (max_seq_len={self.cfg.max_seq_len})")
+            raise DataError(
+                f"data={self.cfg.name}: every train record was dropped (max_seq_len={self.cfg.max_seq_len})"
+            )
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         return make_loader(

@@ -185,12 +185,19 @@ def _matsci_nlp(cfg: Any) -> list[Record]:
                            str(cfg.get("on_bad_record", "error")))
 
 
+def _mixture(cfg: Any) -> list[Record]:
+    from honeybee.data.mixture import load_mixture
+
+    return load_mixture(cfg, SOURCES)
+
+
 SOURCES: dict[str, Callable[[Any], list[Record]]] = {
     "materials_facts": _materials_facts,
     "matsci_instruct": _matsci_instruct,
     "sciinstruct": _sciinstruct,
     "darwin_fair": _darwin_fair,
     "matsci_nlp": _matsci_nlp,
+    "mixture": _mixture,
 }
 
 

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from honeybee.data.records import Record
 from honeybee.utils.errors import ConfigError, DataError
@@ -172,4 +172,3 @@ def run_generate(cfg: DictConfig) -> None:
         log.info(">>> %s\n%s", row["instruction"], row["completion"].strip())
     tokens = sum(o.completion_tokens for o in outs)
     log.info("%d completions (%d tokens) written to %s", len(rows), tokens, out)
-    _ = OmegaConf  # config printing is Hydra's job (--cfg job)

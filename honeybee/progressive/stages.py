@@ -133,6 +133,9 @@ def plateau_record(best: float | None, prev: float | None, mode: str, min_delta:
 def data_files(cfg: Any) -> list[dict[str, Any]]:
     """Every local data file this stage read, with its sha256 (HF ids are recorded by name)."""
     paths = [cfg.data.get("path")] + list(cfg.stage.get("extra_train_files") or [])
+    for comp in (cfg.data.get("components") or {}).values():  # a mixture reads each weighted component
+        if comp is not None and float(comp.get("weight") or 0) > 0:
+            paths.append(comp.get("path"))
     out = []
     for p in paths:
         if not p:
@@ -144,7 +147,10 @@ def data_files(cfg: Any) -> list[dict[str, Any]]:
                 out.append({"path": str(f), "sha256": file_sha256(f), "bytes": f.stat().st_size})
         if not pp.exists():
             out.append({"path": str(p), "sha256": None, "note": "not a local path (dataset id)"})
-    if cfg.data.source == "materials_facts":
+    uses_facts = cfg.data.source == "materials_facts" or any(
+        (c.get("source") or name) == "materials_facts" and float(c.get("weight") or 0) > 0
+        for name, c in (cfg.data.get("components") or {}).items() if c is not None)
+    if uses_facts:
         from honeybee.data.materials_facts import TABLE_PATH
 
         out.append({"path": str(TABLE_PATH), "sha256": file_sha256(TABLE_PATH), "note": "embedded"})
@@ -167,3 +173,25 @@ def build_manifest(cfg: Any, parent: Path | None, resolved_cfg: dict[str, Any], 
         "code": {"git": run_info.get("git"), "versions": run_info.get("versions")},
         "config": resolved_cfg,
     }
+
+
+def compose_train_config(overrides: list[str], cwd: str | Path | None = None) -> Any:
+    """Compose ``conf/train.yaml`` with ``overrides`` as train.py would, outside a running Hydra app.
+
+    Hydra's runtime values (cwd, output dir) are filled in so every interpolation resolves; scripts use it to
+    find the folders a run will write without re-deriving the conventions.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import read_write
+
+    from honeybee.cli import CONF_DIR, quote_numeric_groups
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", overrides=quote_numeric_groups(overrides), return_hydra_config=True)
+    cfg.hydra.runtime.cwd = str(cwd or CONF_DIR.parent)
+    HydraConfig.instance().set_config(cfg)  # hydra.run.dir resolves through ${hydra:runtime.cwd}
+    with read_write(cfg.hydra):
+        cfg.hydra.runtime.output_dir = str(cfg.hydra.run.dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,9 @@ def train(cfg: DictConfig) -> float:
 
     from honeybee.progressive.stages import attach_parent, resolve_parent
 
+    from honeybee.training.hardware import apply_hardware
+
+    hw_plan = apply_hardware(cfg)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     ckpt_path = resolve_ckpt_path(cfg)
     check_not_finished(cfg, ckpt_path)
@@ -155,12 +159,17 @@ def train(cfg: DictConfig) -> float:
     base = load_model(cfg.model, model_path)
     model = attach_parent(base, parent, str(cfg.stage.mode), cfg.lora) if parent else apply_lora(base, cfg.lora)
     model.train()  # from_pretrained returns eval mode; dropout in LoRA layers should be active
+    if cfg.hardware.get("gradient_checkpointing"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if hasattr(model, "enable_input_require_grads"):
+            model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     trainable, total = count_parameters(model)
     log.info("parameters: %s trainable / %s total (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
     if parent:
         log.info("stage %s starts from %s (mode=%s)", cfg.stage.index, parent, cfg.stage.mode)
     run_info = {"git": git_commit(), "versions": versions(), "model_path": model_path,
-                "parameters": {"trainable": trainable, "total": total}, "choices": hydra_choices()}
+                "parameters": {"trainable": trainable, "total": total}, "choices": hydra_choices(),
+                "hardware": hw_plan}
     atomic_write_json(out / "run_info.json", run_info)
 
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
@@ -221,8 +230,11 @@ def train(cfg: DictConfig) -> float:
         atomic_write_json(out / "summary.json", summary)
         score = {"metric": str(cfg.score.metric), "mode": str(cfg.score.mode), "best": best_score,
                  **plateau_record(best_score, previous_best(cfg), str(cfg.score.mode), float(cfg.score.min_delta))}
-        manifest = build_manifest(cfg, parent, resolved, metrics, score, run_info,
-                                  {k: len(v) for k, v in splits.items()})
+        counts: dict[str, Any] = {k: len(v) for k, v in splits.items()}
+        by_source = {k: dict(Counter(str(r.meta.get("mixture_source", r.meta.get("source", "?"))) for r in v))
+                     for k, v in splits.items()}
+        counts["by_source"] = by_source
+        manifest = build_manifest(cfg, parent, resolved, metrics, score, run_info, counts)
         # Written last: its presence marks the stage as finished for the next stage and the driver.
         atomic_write_json(out / "manifest.json", manifest)
         if score["plateau"]:

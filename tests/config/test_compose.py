@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from honeybee.cli import quote_numeric_groups
+from honeybee.progressive.stages import compose_train_config
 from honeybee.config.validate import train_config_problems
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -18,14 +17,7 @@ GROUPS = ["model", "lora", "data", "strategy", "stage", "trainer", "callbacks", 
 
 def _compose(overrides: list[str]):
     """Compose like ``train.py`` would, with Hydra's runtime filled in so every interpolation resolves."""
-    from hydra.core.hydra_config import HydraConfig
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=quote_numeric_groups(overrides), return_hydra_config=True)
-    cfg.hydra.runtime.output_dir = "/tmp/honeybee-compose-test"
-    cfg.hydra.runtime.cwd = str(CONF.parent)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    return compose_train_config(overrides)
 
 
 def _options(group: str) -> list[str]:

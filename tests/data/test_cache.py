@@ -85,7 +85,7 @@ def test_lost_stats_file_means_a_miss(tiny_tokenizer, tmp_path, counted):
 
 
 def test_no_cache_and_empty_split(tiny_tokenizer, tmp_path):
-    ds, stats, rows = _run(tiny_tokenizer, None)
+    ds, stats, _ = _run(tiny_tokenizer, None)
     assert len(ds) == 3 and stats.kept == 3 and ds.cache_files == []
     empty, st, _ = _run(tiny_tokenizer, tmp_path, records=[])
     assert len(empty) == 0 and st.records == 0 and not any(tmp_path.iterdir())

@@ -1,0 +1,174 @@
+"""The evaluation task: what ``python evaluate.py`` runs (runs x tasks -> reports)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from honeybee.data.records import Record
+from honeybee.evaluation.tasks import EvalTask, balanced_subset
+from honeybee.generation.source import ModelSource
+from honeybee.utils.errors import ConfigError, DataError, HoneybeeError
+
+log = logging.getLogger(__name__)
+
+
+def configured_records(data_cfg: Any, split: str) -> list[Record]:
+    """A task's own data: the loader's records, and of a source that is split at training time (it has
+    ``test_fraction``) the same ``split`` a training run would hold out."""
+    from honeybee.data.sources import load_records
+    from honeybee.data.splits import split_records
+
+    records = load_records(data_cfg)
+    if data_cfg.get("test_fraction") is None:
+        return records
+    parts = split_records(records, float(data_cfg.val_fraction), float(data_cfg.test_fraction),
+                          int(data_cfg.get("split_seed", 0)))
+    return parts[split]
+
+
+def task_records(task: EvalTask, name: str, source: ModelSource, cfg: DictConfig) -> tuple[list[Record], dict]:
+    """The records ``task`` scores for ``source`` and where they came from.
+
+    Precedence: ``eval_task.<name>.data_file`` (a record JSONL), then the run folder's ``splits/<split>.jsonl``
+    (unless ``use_run_splits=false``), then the task's configured ``data``.
+
+    Raises:
+        DataError: no usable record (an empty split, or data of another kind than the task scores).
+    """
+    from honeybee.generation.task import read_prompt_file, read_split
+
+    tcfg = cfg.eval_task[name]
+    try:
+        if tcfg.get("data_file"):
+            where, records = str(tcfg.data_file), read_prompt_file(str(tcfg.data_file))
+        elif source.run_dir is not None and cfg.use_run_splits:
+            where = str(source.run_dir / "splits" / f"{cfg.split}.jsonl")
+            records = read_split(source.run_dir, str(cfg.split))
+        elif tcfg.get("data") is not None:
+            where, records = f"data={tcfg.data.source} ({tcfg.data.get('path')})", configured_records(tcfg.data, cfg.split)
+        else:
+            raise ConfigError(f"no data: give a run folder, eval_task.{name}.data_file=<jsonl> or eval_task.{name}.data")
+    except HoneybeeError as e:
+        raise type(e)(f"task {name}: {e}") from None
+    usable = [r for r in records if task.usable(r)]
+    if not usable:
+        raise DataError(f"task {name}: no {task.wants} in {where} ({len(records)} records)")
+    limits = [int(x) for x in (tcfg.get("limit"), cfg.get("limit")) if x is not None]
+    chosen = balanced_subset(usable, min(limits) if limits else None, task.group)
+    return chosen, {"data": where, "records": len(chosen), "usable": len(usable), "read": len(records)}
+
+
+def check_evaluate_config(cfg: DictConfig) -> list[str]:
+    """Task names to run; raises one ConfigError listing every problem."""
+    p = []
+    tasks = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks or [])
+    known = sorted(set(EvalTask.registry) & set(cfg.eval_task or {}))
+    bad = [t for t in tasks if t not in known]
+    if bad or not tasks:
+        p.append(f"unknown task {bad[0] if bad else '(none)'!r} (choose from: {', '.join(known)})")
+    if cfg.get("limit") is not None and int(cfg.limit) < 1:
+        p.append(f"limit={cfg.limit} must be >= 1 (or null for all records)")
+    if int(cfg.batch_size) < 1:
+        p.append(f"batch_size={cfg.batch_size} must be >= 1")
+    if p:
+        raise ConfigError("; ".join(p))
+    return [str(t) for t in tasks]
+
+
+def _folder_name(label: str, taken: set[str]) -> str:
+    name = re.sub(r"[^\w.-]+", "__", label).strip("_") or "run"
+    base, i = name, 2
+    while name in taken:
+        name, i = f"{base}-{i}", i + 1
+    taken.add(name)
+    return name
+
+
+def _settings(cfg: DictConfig, names: list[str], source: ModelSource, style: str) -> dict[str, Any]:
+    return {
+        "source": {"label": source.label, "export": str(source.export) if source.export else None,
+                   "base_model": str(source.model_cfg.name), "stage": source.stage},
+        "prompt_style": style, "split": str(cfg.split), "limit": cfg.get("limit"),
+        "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
+        "tasks": {n: OmegaConf.to_container(cfg.eval_task[n], resolve=True) for n in names},
+    }
+
+
+def _print_summary(per_run: dict[str, dict[str, dict[str, Any]]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from honeybee.evaluation.report import fmt
+
+    table = Table(title="evaluation")
+    for h in ("task", "metric", *per_run):
+        table.add_column(h)
+    keys = list(dict.fromkeys((t, m) for res in per_run.values() for t, ms in res.items() for m in ms))
+    for t, m in keys:
+        table.add_row(t, m, *(fmt(res.get(t, {}).get(m)) for res in per_run.values()))
+    Console().print(table)
+
+
+def evaluate(cfg: DictConfig) -> None:
+    """Evaluate each of ``runs`` (or the base model) on each of ``tasks``; write one report per run and a
+    comparison when there are several.
+
+    Everything checkable without a model (task names, folders, base models, data, the judge endpoint) is
+    checked first, so bad input fails in seconds with one line and no report is started.
+    """
+    from honeybee.evaluation.report import log_wandb, write_comparison, write_run_report
+    from honeybee.generation.source import resolve_source
+    from honeybee.generation.task import sampling_from
+
+    names = check_evaluate_config(cfg)
+    specs = list(cfg.runs or []) or [None]
+    model_cfg = cfg.get("model")
+    base_cfg = model_cfg or _base_of_others(cfg, specs)
+    sources = [resolve_source(None if s is None else str(s), base_cfg if s in (None, "base") else model_cfg,
+                              cfg.paths.log_dir) for s in specs]
+    tasks = {n: EvalTask.create(n, cfg.eval_task[n]) for n in names}
+    data = [{n: task_records(tasks[n], n, src, cfg) for n in names} for src in sources]
+    for t in tasks.values():
+        t.prepare()
+
+    from honeybee.generation.generator import Generator
+
+    out, taken = Path(str(cfg.paths.output_dir)), set()
+    per_run, stages = {}, []
+    use_wandb = "wandb" in (cfg.get("logger") or {})
+    for src, recs in zip(sources, data):
+        gen = Generator.load(src, cfg.get("prompt_style"), str(cfg.device), int(cfg.batch_size))
+        results, counts, predictions = {}, {}, {}
+        for n, (records, count) in recs.items():
+            log.info("%s: task %s on %d records from %s", src.label, n, len(records), count["data"])
+            rows = tasks[n].run(gen, records, sampling_from(cfg))
+            results[n], counts[n], predictions[n] = tasks[n].metrics(rows), count, rows
+        folder = out / _folder_name(src.label, taken)
+        write_run_report(folder, src.label, results, counts, _settings(cfg, names, src, gen.style.name), predictions)
+        log.info("report: %s", folder / "report.md")
+        if use_wandb:
+            log_wandb(cfg.logger.wandb, str(cfg.experiment_name), src.label, folder)
+        per_run[src.label] = results
+        stages.append(src.stage if src.export is not None else 0)
+        del gen
+        gc.collect()
+    if len(per_run) > 1:
+        write_comparison(out / "comparison", per_run, stages)
+        log.info("comparison: %s", out / "comparison" / "report.md")
+    _print_summary(per_run)
+
+
+def _base_of_others(cfg: DictConfig, specs: list[Any]) -> Any:
+    """``runs=[base, <run>, ...]`` without model=: the base model of the first run that names one."""
+    from honeybee.generation.source import resolve_source
+
+    for s in specs:
+        if s not in (None, "base"):
+            return resolve_source(str(s), None, cfg.paths.log_dir).model_cfg
+    return None
