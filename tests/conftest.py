@@ -73,3 +73,58 @@ def tiny_model(tiny_cfg):
     from honeybee.model.loading import load_model
 
     return load_model(tiny_cfg)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# One torch thread per process: the machines running the suite share few cores, and oversubscribed OpenMP
+# threads make tiny-model generation ~10x slower.
+ONE_THREAD = {"OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="session")
+def tiny_run_dir(tmp_path_factory) -> Path:
+    """A finished tiny-model run folder (adapter/, splits/, config.yaml), trained once per session."""
+    d = tmp_path_factory.mktemp("tiny_run") / "run"
+    r = run_script("train.py", ["model=tiny_llama", "debug=fdr", "heldout_check.enabled=false"], d, env=ONE_THREAD)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return d
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tiny_run_dir, tmp_path_factory):
+    """``python generate.py serve=true`` on the tiny run, on a free port; yields its base URL, always stopped."""
+    import time
+    import urllib.request
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    cmd = [sys.executable, str(ROOT / "generate.py"), f"adapter={tiny_run_dir}", "serve=true", f"port={port}",
+           "served_model_name=tiny", f"hydra.run.dir={log.parent}"]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD})
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/models", timeout=2).read()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -47,7 +47,7 @@ def pack_collate(
     own, so it is one more (unscored) sequence that no record attends to.
 
     Args:
-        rows: One list of items (``input_ids``, ``labels``) per output row, e.g. from a packing sampler.
+        rows: One list of items (``input_ids``, ``labels``) per output row, e.g. from ``PackedRows``.
         pad_id: Token id written into the padded tail.
         pad_to_multiple_of: Round the row width up (helps tensor-core kernels on GPU).
 

@@ -149,6 +149,7 @@ def tokenize_split(
         arrow, stats_file = cache / f"{key}.arrow", cache / f"{key}.stats.json"
         if arrow.is_file() and stats_file.is_file():
             stats = TokenizeStats(**json.loads(stats_file.read_text(encoding="utf-8")))
+            log.info("tokenized split reused from %s", arrow)
             return datasets.Dataset.from_file(str(arrow)), stats
         cache.mkdir(parents=True, exist_ok=True)
 
@@ -177,6 +178,7 @@ def tokenize_split(
     if cache is not None:
         # Written after the Arrow file, and a hit needs both: a crash in between means a re-tokenization.
         atomic_write_json(stats_file, dataclasses.asdict(stats))
+        log.info("tokenized split cached as %s", arrow)
     return ds, stats
 
 
@@ -212,10 +214,10 @@ class LengthGroupedSampler(Sampler[int]):
 
     def batches(self) -> list[list[int]]:
         """This epoch's batches, in order."""
-        by_length = partial(sorted, key=lambda i: (-self.lengths[i], i))
-        bs = self.batch_size
         if not self.lengths:
             return []
+        by_length = partial(sorted, key=lambda i: (-self.lengths[i], i))
+        bs = self.batch_size
         if not self.shuffle:
             order = by_length(range(len(self.lengths)))
             return [order[i : i + bs] for i in range(0, len(order), bs)]
@@ -293,6 +295,67 @@ class PackedRows(torch.utils.data.Dataset):
         return [self.items[j] for j in self.packs[i]]
 
 
+class EpochShuffleSampler(Sampler[int]):
+    """A random permutation per epoch, derived from ``seed`` and the epoch alone (not from a generator's
+    running state), so an interrupted epoch can be replayed exactly."""
+
+    def __init__(self, n: int, seed: int = 0, shuffle: bool = True) -> None:
+        self.n, self.seed, self.shuffle, self.epoch = int(n), int(seed), shuffle, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        order = list(range(self.n))
+        if self.shuffle:
+            random.Random(f"{self.seed}/{self.epoch}").shuffle(order)
+        return iter(order)
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ResumableBatchSampler(torch.utils.data.BatchSampler):
+    """Batches of an epoch-seeded sampler, able to skip the first ``skip`` batches of the next epoch it serves.
+
+    Skipping happens on indices, before any data is loaded or collated, so resuming deep into an epoch is cheap.
+    """
+
+    def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool = False) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0
+        for i, batch in enumerate(super().__iter__()):
+            if i >= skip:
+                yield batch
+
+
+class ResumableDataLoader(DataLoader):
+    """A DataLoader that Lightning checkpoints (``state_dict``) and restores mid-epoch (``load_state_dict``).
+
+    The state is the epoch and the number of batches the training loop has finished in it (read through
+    ``progress``, since the loop prefetches batches it has not trained on yet). With an epoch-seeded sampler
+    this is all it takes to replay the rest of the epoch in the same order after a crash.
+    """
+
+    def __init__(self, *args: Any, progress: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+
+    def state_dict(self) -> dict[str, int]:
+        sampler = self.batch_sampler.sampler
+        return {"epoch": int(getattr(sampler, "epoch", 0)), "batches_done": int(self.progress() if self.progress else 0)}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batch_sampler.skip = int(state.get("batches_done", 0))
+
+
 def make_loader(
     items: Any,
     batching: str,
@@ -303,8 +366,9 @@ def make_loader(
     shuffle: bool,
     pad_to_multiple_of: int | None = None,
     num_workers: int = 0,
+    progress: Any = None,
 ) -> DataLoader:
-    """A DataLoader over tokenized items for one batching strategy.
+    """A resumable DataLoader over tokenized items for one batching strategy.
 
     Args:
         items: A tokenized split from :func:`tokenize_split`.
@@ -312,25 +376,26 @@ def make_loader(
         batch_size: Records per batch (``pad``, ``length_grouped``) or packed rows per batch (``packed``).
         pad_id: The tokenizer's pad id.
         max_seq_len: Row capacity for ``packed``.
-        seed: Seeds the order (with the epoch for the grouped strategies, see :class:`LengthGroupedSampler`).
+        seed: Seeds the order together with the epoch (every strategy), so a resumed epoch replays exactly.
         shuffle: Random order (training); False gives a fixed order (validation).
         pad_to_multiple_of: Round padded widths up.
         num_workers: DataLoader worker processes.
+        progress: Returns the batches finished in the current epoch (saved in checkpoints for mid-epoch resume).
     """
     pad_args = {"pad_id": pad_id, "pad_to_multiple_of": pad_to_multiple_of}
     if batching == "pad":
-        gen = torch.Generator().manual_seed(seed) if shuffle else None
-        return DataLoader(items, batch_size=batch_size, shuffle=shuffle, generator=gen,
-                          collate_fn=partial(pad_collate, **pad_args), num_workers=num_workers)
-    if batching == "packed":
-        rows = PackedRows(items, max_seq_len)
-        data, lengths, collate = rows, rows.lengths, partial(pack_collate, **pad_args)
+        data, collate = items, partial(pad_collate, **pad_args)
+        sampler: Sampler[int] = EpochShuffleSampler(len(items), seed, shuffle=shuffle)
     else:
-        data, lengths, collate = items, items["length"][:], partial(pad_collate, **pad_args)
-    # Packed rows are grouped by length too, or a row that is not full gets padded to the batch's fullest row.
-    sampler = LengthGroupedSampler(lengths, batch_size, seed, shuffle=shuffle)
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate,
-                      num_workers=num_workers)
+        if batching == "packed":
+            rows = PackedRows(items, max_seq_len)
+            data, lengths, collate = rows, rows.lengths, partial(pack_collate, **pad_args)
+        else:
+            data, lengths, collate = items, items["length"][:], partial(pad_collate, **pad_args)
+        # Packed rows are grouped by length too, or a row that is not full gets padded to the batch's fullest row.
+        sampler = LengthGroupedSampler(lengths, batch_size, seed, shuffle=shuffle)
+    return ResumableDataLoader(data, batch_sampler=ResumableBatchSampler(sampler, batch_size), collate_fn=collate,
+                               num_workers=num_workers, progress=progress)
 
 
 class InstructionDataModule(L.LightningDataModule):
@@ -357,6 +422,7 @@ class InstructionDataModule(L.LightningDataModule):
         self.style = PromptStyle.from_name(str(cfg.prompt_style), tokenizer)
         self.tokenized: dict[str, Any] = {}
         self.stats: dict[str, TokenizeStats] = {}
+        self.resume_state: dict[str, int] | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.tokenized:
@@ -381,11 +447,19 @@ class InstructionDataModule(L.LightningDataModule):
         return make_loader(
             self.tokenized[name], self.batching, int(self.cfg.batch_size), self.tokenizer.pad_token_id,
             int(self.cfg.max_seq_len), self.seed, shuffle, self.cfg.get("pad_to_multiple_of"),
-            int(self.cfg.get("num_workers", 0)),
+            int(self.cfg.get("num_workers", 0)), progress=self._batches_done if shuffle else None,
         )
 
+    def _batches_done(self) -> int:
+        """Training batches finished in the current epoch (read when Lightning saves a checkpoint)."""
+        return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed) if self.trainer else 0
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        loader = self._loader("train", shuffle=True)
+        if self.resume_state is not None:  # set by the LightningModule when resuming from a checkpoint
+            loader.load_state_dict(self.resume_state)
+            self.resume_state = None
+        return loader
 
     def val_dataloader(self) -> DataLoader | list:
         return self._loader("val", shuffle=False) if len(self.tokenized.get("val", ())) else []

@@ -19,6 +19,7 @@ class Sampling:
         top_p: Nucleus sampling mass (1.0 = off).
         top_k: Sample only from the k most likely tokens (0 = off).
         seed: Seeds torch before generating, so a sampled call can be repeated.
+        ignore_eos: Never pick EOS, so every answer runs to its token budget (throughput benchmarks).
     """
 
     do_sample: bool = False
@@ -26,6 +27,7 @@ class Sampling:
     top_p: float = 1.0
     top_k: int = 0
     seed: int | None = None
+    ignore_eos: bool = False
 
     def generate_kwargs(self) -> dict[str, Any]:
         if not self.do_sample:
@@ -150,8 +152,9 @@ def generate(
             budgets = [r.max_new_tokens for r in batch]
             stops = RowStops(tokenizer, width, [r.stop for r in batch], budgets)
             gen = model.generate(
-                **enc, max_new_tokens=max(budgets), pad_token_id=tokenizer.pad_token_id, eos_token_id=eos,
-                stopping_criteria=StoppingCriteriaList([stops]), use_cache=True, **sampling.generate_kwargs(),
+                **enc, max_new_tokens=max(budgets), min_new_tokens=max(budgets) if sampling.ignore_eos else None,
+                pad_token_id=tokenizer.pad_token_id, eos_token_id=eos, stopping_criteria=StoppingCriteriaList([stops]),
+                use_cache=True, **sampling.generate_kwargs(),
             )
             new = gen[:, width:].tolist()
             for row, (i, req) in enumerate(zip(idx, batch)):

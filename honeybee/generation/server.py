@@ -141,6 +141,7 @@ class _Body(BaseModel):
     stop: str | list[str] | None = None
     seed: int | None = None
     stream: bool = False
+    ignore_eos: bool = False  # vLLM's extension: answer to max_tokens (for throughput tests)
 
 
 class Message(BaseModel):
@@ -169,8 +170,8 @@ class CompletionBody(_Body):
 def sampling_of(body: _Body) -> Sampling:
     """Greedy when no temperature is given or it is 0 (deterministic answers for judges and evaluation)."""
     if not body.temperature:
-        return Sampling(seed=body.seed)
-    return Sampling(True, body.temperature, body.top_p or 1.0, body.top_k or 0, body.seed)
+        return Sampling(seed=body.seed, ignore_eos=body.ignore_eos)
+    return Sampling(True, body.temperature, body.top_p or 1.0, body.top_k or 0, body.seed, body.ignore_eos)
 
 
 def stops_of(body: _Body, style_stops: tuple[str, ...]) -> tuple[str, ...]:

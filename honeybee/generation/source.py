@@ -94,6 +94,10 @@ def _trained_on(export: Path, run_dir: Path | None, meta: dict[str, Any]) -> Any
     return cfg
 
 
+def _named(name: str, path: str | None) -> str:
+    return f"{name} ({path})" if path else name
+
+
 def check_base(export: Path, meta: dict[str, Any], model_cfg: Any) -> None:
     """Refuse an adapter trained on another base model than ``model_cfg``.
 
@@ -106,10 +110,8 @@ def check_base(export: Path, meta: dict[str, Any], model_cfg: Any) -> None:
     want = (str(model_cfg.name), model_cfg.get("name_or_path"))
     have = (str(base.get("name")), base.get("name_or_path"))
     if want != have:
-        raise ConfigError(
-            f"{export} was trained on base model {have[0]} ({have[1]}), not model={want[0]} ({want[1]}); "
-            f"drop model= to use its own base, or pick model={have[0]}"
-        )
+        raise ConfigError(f"{export} was trained on base model {_named(*have)}, not model={_named(*want)}; "
+                          f"drop model= to use its own base, or pick model={have[0]}")
 
 
 def resolve_source(spec: str | None, model_cfg: Any | None, log_dir: str | Path) -> ModelSource:

@@ -38,6 +38,20 @@ def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {"attention_mask": batch["attention_mask"]} if batch.get("attention_mask") is not None else {}
 
 
+def one_row(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A packed batch laid out as a single row (``[1, batch * width]``); the loss is unchanged.
+
+    Flash attention detects packed records from position ids only in a batch of one row (transformers'
+    ``_is_packed_sequence``); with more rows it would let records attend to earlier ones in their row. Every
+    row starts a record at position 0 and its first label is ``-100``, so concatenating rows is exact.
+    """
+    return {k: batch[k].reshape(1, -1) for k in ("input_ids", "labels", "position_ids")}
+
+
+def _flash_attention(model: Any) -> bool:
+    return "flash" in str(getattr(getattr(model, "config", None), "_attn_implementation", None) or "")
+
+
 def causal_lm_loss(
     model: Any, batch: dict[str, torch.Tensor], chunk_size: int = 4096, selective: bool = True
 ) -> tuple[torch.Tensor, int]:
@@ -53,6 +67,8 @@ def causal_lm_loss(
     Returns:
         ``(loss, n_scored_tokens)``.
     """
+    if batch.get("position_ids") is not None and _flash_attention(model):
+        batch = one_row(batch)
     labels = batch["labels"]
     shift_labels = labels[:, 1:]
     n = int((shift_labels != IGNORE_INDEX).sum())

@@ -11,6 +11,33 @@ import torch
 from honeybee.training.loss import causal_lm_loss
 
 
+def rng_state() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    # Plain tensors and numbers only, so checkpoints still load with torch.load(weights_only=True).
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    kind, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float = 0.0):
     """LambdaLR factor: linear warmup to 1, then cosine decay to ``min_lr_ratio``."""
 
@@ -78,3 +105,20 @@ class CausalLMModule(L.LightningModule):
         keep = {f"model.{n}" for n, p in self.model.named_parameters() if p.requires_grad}
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keep}
         checkpoint["honeybee_trainable_only"] = True
+        # Dropout draws from the global RNGs; saving them makes a resumed run draw the same masks.
+        checkpoint["honeybee_rng"] = rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get("honeybee_rng")
+        # Lightning builds the train loader early (estimated_stepping_batches) and then never hands it its saved
+        # state; pass the state to the datamodule, which applies it when it builds the loader.
+        states = checkpoint.get("loops", {}).get("fit_loop", {}).get("state_dict", {}).get("combined_loader")
+        dm = self._trainer.datamodule if self._trainer is not None else None
+        if states and dm is not None and hasattr(dm, "resume_state"):
+            dm.resume_state = states[0]
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Restored here, not at load time: creating the DataLoader iterator on resume draws from the global RNG.
+        if getattr(self, "_rng_to_restore", None) is not None:
+            set_rng_state(self._rng_to_restore)
+            self._rng_to_restore = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from itertools import islice
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,7 +23,7 @@ from honeybee.data.datamodule import (
 from honeybee.data.prompts import PromptStyle
 from honeybee.data.records import Record
 from honeybee.data.tokenize import IGNORE_INDEX, tokenize_record
-from honeybee.training.loss import causal_lm_loss, model_inputs
+from honeybee.training.loss import causal_lm_loss, model_inputs, one_row
 from honeybee.utils.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
@@ -72,9 +73,30 @@ def test_packed_loss_equals_unpacked(tiny_model, tiny_tokenizer, selective, trai
     with torch.no_grad():
         ref, n_ref = causal_lm_loss(tiny_model, padded, selective=selective)
         got, n_got = causal_lm_loss(tiny_model, packed, selective=selective)
-    assert n_got == n_ref == sum(sum(1 for x in it["labels"][1:] if x != IGNORE_INDEX) for it in items)
+        flat, n_flat = causal_lm_loss(tiny_model, one_row(packed), selective=selective)
+    scored = sum(sum(1 for x in it["labels"][1:] if x != IGNORE_INDEX) for it in items)
+    assert n_got == n_flat == n_ref == scored
     # Both are sum-of-token-losses / scored tokens over the same tokens.
     assert abs(float(ref) - float(got)) < 1e-5
+    assert abs(float(ref) - float(flat)) < 1e-5  # the single-row layout used for flash attention is exact too
+
+
+def test_flash_attention_gets_packed_rows_as_one_row():
+    class FlashModel(torch.nn.Module):
+        config = SimpleNamespace(_attn_implementation="flash_attention_2")
+
+        def forward(self, **kwargs):
+            self.kwargs = kwargs
+            return SimpleNamespace(loss=torch.tensor(0.0))
+
+    a = {"input_ids": [5, 6, 7], "labels": [5, 6, 7]}
+    packed = pack_collate([[a, a], [a]], pad_id=0)
+    model = FlashModel()
+    causal_lm_loss(model, packed)
+    # transformers' flash path finds packed records from position ids only in a single row, with no mask.
+    assert model.kwargs["input_ids"].tolist() == [[5, 6, 7, 5, 6, 7, 5, 6, 7, 0, 0, 0]]
+    assert model.kwargs["position_ids"].tolist() == [[0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2]]
+    assert "attention_mask" not in model.kwargs and model.kwargs["use_cache"] is False
 
 
 def test_packed_boundary_labels(tiny_tokenizer):
@@ -184,14 +206,15 @@ def test_packed_training_runs_under_lightning(tiny_model, tiny_tokenizer):
 
     cfg = OmegaConf.load(CONF / "data" / "materials_facts.yaml")
     cfg.batching, cfg.cache, cfg.batch_size = "packed", False, 4
-    dm = InstructionDataModule(cfg, tiny_tokenizer, prepare_splits(cfg, 0), seed=0, run_dir=None)
+    splits = {k: v[:64] for k, v in prepare_splits(cfg, 0).items()}  # a few records keep it quick
+    dm = InstructionDataModule(cfg, tiny_tokenizer, splits, seed=0, run_dir=None)
     stats = TrainingStats()
-    trainer = L.Trainer(accelerator="cpu", max_steps=3, val_check_interval=3, limit_val_batches=2,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, callbacks=[stats])
+    trainer = L.Trainer(accelerator="cpu", max_steps=2, val_check_interval=2, limit_val_batches=1,
+                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[stats])
     trainer.fit(CausalLMModule(tiny_model.train(), {"lr": 1e-3}), datamodule=dm)
-    assert trainer.global_step == 3
-    first = list(islice(dm.train_dataloader(), 3))  # same seed and epoch: the batches the trainer saw
+    assert trainer.global_step == 2
+    first = list(islice(dm.train_dataloader(), 2))  # same seed and epoch: the batches the trainer saw
     assert stats.total_tokens == sum(int(b["attention_mask"].sum()) for b in first)
     assert float(trainer.callback_metrics["val/loss"]) > 0
 
