@@ -1,4 +1,4 @@
-"""Generate, merge or serve: `python generate.py adapter=<run folder> prompts=...` (see conf/generate.yaml)."""
+"""Generate, merge or serve: `python generate.py adapter=<run folder> prompts=...` (conf/generate.yaml)."""
 
 import hydra
 from omegaconf import DictConfig

@@ -36,6 +36,8 @@ def train_config_problems(cfg: Any) -> list[str]:
         p.append(f"data.batch_size={data.batch_size} must be >= 1")
     if data.prompt_style not in PromptStyle.registry:
         p.append(f"data.prompt_style={data.prompt_style!r} is not one of: {', '.join(sorted(PromptStyle.registry))}")
+    if str(data.get("batching") or "pad") not in ("pad", "length_grouped", "packed"):
+        p.append(f"data.batching={data.batching!r} is not one of: pad, length_grouped, packed")
     if int(trainer.accumulate_grad_batches) < 1:
         p.append(f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches} must be >= 1")
     if str(trainer.precision) not in PRECISIONS:

@@ -455,7 +455,9 @@ class InstructionDataModule(L.LightningDataModule):
         return int(self.trainer.fit_loop.epoch_loop.batch_progress.current.processed) if self.trainer else 0
 
     def train_dataloader(self) -> DataLoader:
-        loader = self._loader("train", shuffle=True)
+        # overfit_batches must see the same few batches every epoch, so no reshuffling then.
+        overfit = bool(self.trainer is not None and self.trainer.overfit_batches)
+        loader = self._loader("train", shuffle=not overfit)
         if self.resume_state is not None:  # set by the LightningModule when resuming from a checkpoint
             loader.load_state_dict(self.resume_state)
             self.resume_state = None

@@ -137,11 +137,15 @@ def _matsci_instruct(cfg: Any) -> list[Record]:
     path = cfg.get("path")
     if not path:
         raise ConfigError("data.path is required for data=matsci_instruct (a JSON/JSONL file, a folder or an HF dataset id)")
+    from honeybee.data.verifier import filter_records
+
     policy = str(cfg.get("on_bad_record", "error"))
     p = Path(str(path))
     if p.is_file() or p.suffix in (".json", ".jsonl"):
-        return load_alpaca(p, policy, source="matsci_instruct")
-    return load_hf_dataset(str(path), str(cfg.get("split", "train")), policy, "matsci_instruct")
+        records = load_alpaca(p, policy, source="matsci_instruct")
+    else:
+        records = load_hf_dataset(str(path), str(cfg.get("split", "train")), policy, "matsci_instruct")
+    return filter_records(records, cfg.get("verifier"), str(path))
 
 
 def _required_path(cfg: Any, what: str) -> Any:

@@ -10,9 +10,10 @@ import json
 import logging
 import os
 import re
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from honeybee.utils.errors import HoneybeeError
 
@@ -98,10 +99,14 @@ class Judge:
         self.criteria = [str(c) for c in prompt.criteria]
         key = os.environ.get(settings.api_key_env)
         if not key:
-            # Local OpenAI-compatible servers need no key; a hosted one answers 401 and check() says which variable.
+            # Local OpenAI-compatible servers need no key; a hosted one answers 401 and check() names the var.
             log.warning("$%s is not set; calling the judge without an API key", settings.api_key_env)
-        self.client = openai.OpenAI(base_url=settings.base_url, api_key=key or "none",
-                                    timeout=settings.timeout_s, max_retries=settings.max_retries)
+        self.client = openai.OpenAI(
+            base_url=settings.base_url,
+            api_key=key or "none",
+            timeout=settings.timeout_s,
+            max_retries=settings.max_retries,
+        )
 
     @property
     def where(self) -> str:
@@ -117,34 +122,45 @@ class Judge:
 
         try:
             self.client.with_options(max_retries=0).chat.completions.create(
-                model=self.settings.model, messages=[{"role": "user", "content": "Reply OK."}], max_tokens=1)
+                model=self.settings.model, messages=[{"role": "user", "content": "Reply OK."}], max_tokens=1
+            )
         except openai.APIConnectionError as e:
             raise JudgeError(f"judge endpoint {self.where} is unreachable ({e.__cause__ or e})") from None
         except openai.AuthenticationError:
-            raise JudgeError(f"judge endpoint {self.where} refused the API key: set "
-                             f"${self.settings.api_key_env} (eval_task.judge.api_key_env)") from None
+            raise JudgeError(
+                f"judge endpoint {self.where} refused the API key: set "
+                f"${self.settings.api_key_env} (eval_task.judge.api_key_env)"
+            ) from None
         except openai.APIStatusError as e:
-            raise JudgeError(f"judge endpoint {self.where} answered {e.status_code} for model "
-                             f"{self.settings.model!r}: {e.message}") from None
+            raise JudgeError(
+                f"judge endpoint {self.where} answered {e.status_code} for model "
+                f"{self.settings.model!r}: {e.message}"
+            ) from None
 
-    def messages(self, instruction: str, input: str, reference: str, answer: str) -> list[dict[str, str]]:  # noqa: A002
-        user = render(self.user, instruction=instruction, input=input or "(none)", reference=reference,
-                      answer=answer)
-        return ([{"role": "system", "content": self.system}] if self.system else []) + [{"role": "user", "content": user}]
+    def messages(self, instruction: str, input: str, reference: str, answer: str) -> list[dict[str, str]]:
+        user = render(
+            self.user, instruction=instruction, input=input or "(none)", reference=reference, answer=answer
+        )
+        return ([{"role": "system", "content": self.system}] if self.system else []) + [
+            {"role": "user", "content": user}
+        ]
 
     def ask(self, messages: list[dict[str, str]]) -> tuple[str | None, str | None]:
         """``(reply, error)``: a request that still fails after the SDK's retries is an error, not a crash."""
         import openai
 
         try:
-            r = self.client.chat.completions.create(model=self.settings.model, messages=messages,
-                                                    max_tokens=self.settings.max_tokens,
-                                                    temperature=self.settings.temperature)
+            r = self.client.chat.completions.create(
+                model=self.settings.model,
+                messages=messages,
+                max_tokens=self.settings.max_tokens,
+                temperature=self.settings.temperature,
+            )
             return r.choices[0].message.content or "", None
         except openai.APIError as e:
             return None, f"{type(e).__name__}: {e}"
 
     def score_all(self, items: list[list[dict[str, str]]]) -> list[tuple[str | None, str | None]]:
-        """Ask for every item, ``concurrency`` requests at a time (a batching server answers them together)."""
+        """Ask for every item, ``concurrency`` requests at a time (a batching server answers them at once)."""
         with ThreadPoolExecutor(max(1, self.settings.concurrency)) as pool:
             return list(pool.map(self.ask, items))

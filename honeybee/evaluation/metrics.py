@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import defaultdict
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from honeybee.evaluation.extract import snap_label
 
@@ -69,8 +69,9 @@ def _set_f1(gold: Iterable[set], pred: Iterable[set]) -> float:
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
 
 
-def pair_scores(gold: Sequence[Sequence[tuple[str, str]]], pred: Sequence[Sequence[tuple[str, str]]]
-                ) -> dict[str, float | None]:
+def pair_scores(
+    gold: Sequence[Sequence[tuple[str, str]]], pred: Sequence[Sequence[tuple[str, str]]]
+) -> dict[str, float | None]:
     """Event-argument extraction scores over ``(argument, role)`` pairs, one list per record.
 
     ``micro_f1`` pools every pair of every record (a pair is right when both argument and role match);
@@ -82,8 +83,10 @@ def pair_scores(gold: Sequence[Sequence[tuple[str, str]]], pred: Sequence[Sequen
     g = [{tuple(x) for x in s} for s in gold]
     p = [{tuple(x) for x in s} for s in pred]
     roles = sorted({r for s in g + p for _, r in s})
-    per_role = [_set_f1(({x for x in a if x[1] == r} for a in g), ({x for x in b if x[1] == r} for b in p))
-                for r in roles]
+    per_role = [
+        _set_f1(({x for x in a if x[1] == r} for a in g), ({x for x in b if x[1] == r} for b in p))
+        for r in roles
+    ]
     return {
         "accuracy": sum(a == b for a, b in zip(g, p)) / len(g),
         "micro_f1": _set_f1(g, p),
@@ -101,9 +104,14 @@ def regression_scores(targets: Sequence[float], preds: Sequence[float | None]) -
 
     ok = [(t, p) for t, p in zip(targets, preds) if p is not None and math.isfinite(p)]
     n = len(targets)
-    out: dict[str, float | None] = {"n": n, "n_parsed": len(ok),
-                                    "parse_fail_rate": (1 - len(ok) / n) if n else None,
-                                    "mae": None, "rmse": None, "r2": None}
+    out: dict[str, float | None] = {
+        "n": n,
+        "n_parsed": len(ok),
+        "parse_fail_rate": (1 - len(ok) / n) if n else None,
+        "mae": None,
+        "rmse": None,
+        "r2": None,
+    }
     if ok:
         t, p = [a for a, _ in ok], [b for _, b in ok]
         out["mae"] = float(mean_absolute_error(t, p))
@@ -137,7 +145,7 @@ def answers_match(pred: str | None, gold: str, rel_tol: float = 1e-2) -> bool:
     if p == g:
         return True
     mp, mg = _NUMBER_ONLY.match(p), _NUMBER_ONLY.match(g)
-    if mp and mg and p[mp.end():] == g[mg.end():]:
+    if mp and mg and p[mp.end() :] == g[mg.end() :]:
         a, b = float(mp.group()), float(mg.group())
         return math.isclose(a, b, rel_tol=rel_tol, abs_tol=1e-9)
     return False

@@ -25,7 +25,7 @@ def is_count(metric: str) -> bool:
 def fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    if isinstance(value, bool) or isinstance(value, int):
+    if isinstance(value, (bool, int)):
         return str(int(value))
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e4 else f"{value:.3e}"
@@ -44,13 +44,18 @@ def comparison_table(per_run: dict[str, Results]) -> str:
     keys = list(dict.fromkeys((t, m) for res in per_run.values() for t, ms in res.items() for m in ms))
     lines = ["| task | metric | " + " | ".join(labels) + " |", "| --- | --- |" + " --- |" * len(labels)]
     for t, m in keys:
-        lines.append(f"| {t} | {m} | " + " | ".join(fmt(per_run[lb].get(t, {}).get(m)) for lb in labels) + " |")
+        lines.append(
+            f"| {t} | {m} | " + " | ".join(fmt(per_run[lb].get(t, {}).get(m)) for lb in labels) + " |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def _plottable(metrics: dict[str, Any]) -> dict[str, float]:
-    return {m: float(v) for m, v in metrics.items()
-            if not is_count(m) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)}
+    return {
+        m: float(v)
+        for m, v in metrics.items()
+        if not is_count(m) and isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def task_bars(task: str, metrics: dict[str, Any], path: Path) -> Path | None:
@@ -76,7 +81,7 @@ def task_bars(task: str, metrics: dict[str, Any], path: Path) -> Path | None:
 
 
 def stage_axis(labels: list[str], stages: list[int | None]) -> tuple[list[float], str]:
-    """x positions for a run-vs-run curve: the stage numbers when every run has a distinct one, else 0..n-1."""
+    """x positions for a run-vs-run curve: the stage numbers when every run has its own, else 0..n-1."""
     if all(s is not None for s in stages) and len(set(stages)) == len(stages):
         return [float(s) for s in stages], "stage"
     return [float(i) for i in range(len(labels))], "run"
@@ -101,7 +106,9 @@ def comparison_plots(per_run: dict[str, Results], stages: list[int | None], fold
         for i, lb in enumerate(labels):
             vals = [_plottable(per_run[lb].get(task, {})).get(m, math.nan) for m in names]
             ax.bar([j + i * width for j in range(len(names))], vals, width, label=lb)
-        ax.set_xticks([j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45, ha="right", fontsize=8)
+        ax.set_xticks(
+            [j + 0.4 - width / 2 for j in range(len(names))], names, rotation=45, ha="right", fontsize=8
+        )
         ax.set_title(f"{task}: runs side by side")
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -117,7 +124,7 @@ def comparison_plots(per_run: dict[str, Results], stages: list[int | None], fold
             ax.set_title(m, fontsize=9)
             ax.set_xticks(x, [str(int(v)) for v in x] if xlabel == "stage" else labels, fontsize=7)
             ax.set_xlabel(xlabel, fontsize=8)
-        for ax in list(axes.flat)[len(names):]:
+        for ax in list(axes.flat)[len(names) :]:
             ax.axis("off")
         fig.suptitle(f"{task}: metric vs {xlabel}")
         fig.tight_layout()
@@ -132,12 +139,20 @@ def _dump(obj: Any) -> str:
 
 
 def _json_safe(results: Results) -> Results:
-    return {t: {m: (None if isinstance(v, float) and not math.isfinite(v) else v) for m, v in ms.items()}
-            for t, ms in results.items()}
+    return {
+        t: {m: (None if isinstance(v, float) and not math.isfinite(v) else v) for m, v in ms.items()}
+        for t, ms in results.items()
+    }
 
 
-def write_run_report(out: Path, label: str, results: Results, counts: dict[str, Any], settings: dict[str, Any],
-                     predictions: dict[str, list[dict[str, Any]]]) -> Path:
+def write_run_report(
+    out: Path,
+    label: str,
+    results: Results,
+    counts: dict[str, Any],
+    settings: dict[str, Any],
+    predictions: dict[str, list[dict[str, Any]]],
+) -> Path:
     """Write ``out/`` in one rename: results.json, report.md, plots/<task>.png, predictions/<task>.jsonl.
 
     results.json is ``{"results": {task: {metric: value}}, "counts": ..., "settings": ...}``.
@@ -167,7 +182,9 @@ def write_comparison(out: Path, per_run: dict[str, Results], stages: list[int | 
         plots = comparison_plots(per_run, stages, tmp / "plots")
         (tmp / "comparison.json").write_text(_dump({"runs": per_run, "stages": stages}), encoding="utf-8")
         images = "".join(f"![{p.stem}](plots/{p.name})\n" for p in plots)
-        (tmp / "report.md").write_text(f"# Comparison\n\n{comparison_table(per_run)}\n{images}", encoding="utf-8")
+        (tmp / "report.md").write_text(
+            f"# Comparison\n\n{comparison_table(per_run)}\n{images}", encoding="utf-8"
+        )
     return out
 
 
@@ -176,9 +193,16 @@ def log_wandb(wandb_cfg: Any, group: str, label: str, report_dir: Path) -> None:
     import wandb
 
     body = json.loads((report_dir / "results.json").read_text(encoding="utf-8"))
-    run = wandb.init(project=str(wandb_cfg.get("project") or "honeybee"), entity=wandb_cfg.get("entity"),
-                     group=group, job_type="evaluate", name=label, dir=str(report_dir),
-                     config=body["settings"], reinit="finish_previous")
+    run = wandb.init(
+        project=str(wandb_cfg.get("project") or "honeybee"),
+        entity=wandb_cfg.get("entity"),
+        group=group,
+        job_type="evaluate",
+        name=label,
+        dir=str(report_dir),
+        config=body["settings"],
+        reinit="finish_previous",
+    )
     try:
         rows = [[t, m, v] for t, ms in body["results"].items() for m, v in ms.items()]
         run.log({"results": wandb.Table(columns=["task", "metric", "value"], data=rows)})
@@ -187,9 +211,13 @@ def log_wandb(wandb_cfg: Any, group: str, label: str, report_dir: Path) -> None:
             lines = [json.loads(x) for x in pred.read_text(encoding="utf-8").splitlines()]
             cols = list(dict.fromkeys(k for r in lines for k in r))
             # W&B columns need one type; predictions mix numbers, labels and None, so all go in as text.
-            data = [[v if isinstance(v := r.get(c), str) else json.dumps(v, default=str) for c in cols]
-                    for r in lines]
+            data = [
+                [v if isinstance(v := r.get(c), str) else json.dumps(v, default=str) for c in cols]
+                for r in lines
+            ]
             run.log({f"predictions/{pred.stem}": wandb.Table(columns=cols, data=data)})
-        run.log({f"plots/{p.stem}": wandb.Image(str(p)) for p in sorted((report_dir / "plots").glob("*.png"))})
+        run.log(
+            {f"plots/{p.stem}": wandb.Image(str(p)) for p in sorted((report_dir / "plots").glob("*.png"))}
+        )
     finally:
         run.finish()

@@ -27,15 +27,22 @@ def configured_records(data_cfg: Any, split: str) -> list[Record]:
     records = load_records(data_cfg)
     if data_cfg.get("test_fraction") is None:
         return records
-    parts = split_records(records, float(data_cfg.val_fraction), float(data_cfg.test_fraction),
-                          int(data_cfg.get("split_seed", 0)))
+    parts = split_records(
+        records,
+        float(data_cfg.val_fraction),
+        float(data_cfg.test_fraction),
+        int(data_cfg.get("split_seed", 0)),
+    )
     return parts[split]
 
 
-def task_records(task: EvalTask, name: str, source: ModelSource, cfg: DictConfig) -> tuple[list[Record], dict]:
+def task_records(
+    task: EvalTask, name: str, source: ModelSource, cfg: DictConfig
+) -> tuple[list[Record], dict]:
     """The records ``task`` scores for ``source`` and where they came from.
 
-    Precedence: ``eval_task.<name>.data_file`` (a record JSONL), then the run folder's ``splits/<split>.jsonl``
+    Precedence: ``eval_task.<name>.data_file`` (a record JSONL), then the run folder's
+    ``splits/<split>.jsonl``
     (unless ``use_run_splits=false``), then the task's configured ``data``.
 
     Raises:
@@ -51,9 +58,14 @@ def task_records(task: EvalTask, name: str, source: ModelSource, cfg: DictConfig
             where = str(source.run_dir / "splits" / f"{cfg.split}.jsonl")
             records = read_split(source.run_dir, str(cfg.split))
         elif tcfg.get("data") is not None:
-            where, records = f"data={tcfg.data.source} ({tcfg.data.get('path')})", configured_records(tcfg.data, cfg.split)
+            where, records = (
+                f"data={tcfg.data.source} ({tcfg.data.get('path')})",
+                configured_records(tcfg.data, cfg.split),
+            )
         else:
-            raise ConfigError(f"no data: give a run folder, eval_task.{name}.data_file=<jsonl> or eval_task.{name}.data")
+            raise ConfigError(
+                f"no data: give a run folder, eval_task.{name}.data_file=<jsonl> or eval_task.{name}.data"
+            )
     except HoneybeeError as e:
         raise type(e)(f"task {name}: {e}") from None
     usable = [r for r in records if task.usable(r)]
@@ -92,9 +104,15 @@ def _folder_name(label: str, taken: set[str]) -> str:
 
 def _settings(cfg: DictConfig, names: list[str], source: ModelSource, style: str) -> dict[str, Any]:
     return {
-        "source": {"label": source.label, "export": str(source.export) if source.export else None,
-                   "base_model": str(source.model_cfg.name), "stage": source.stage},
-        "prompt_style": style, "split": str(cfg.split), "limit": cfg.get("limit"),
+        "source": {
+            "label": source.label,
+            "export": str(source.export) if source.export else None,
+            "base_model": str(source.model_cfg.name),
+            "stage": source.stage,
+        },
+        "prompt_style": style,
+        "split": str(cfg.split),
+        "limit": cfg.get("limit"),
         "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
         "tasks": {n: OmegaConf.to_container(cfg.eval_task[n], resolve=True) for n in names},
     }
@@ -130,8 +148,12 @@ def evaluate(cfg: DictConfig) -> None:
     specs = list(cfg.runs or []) or [None]
     model_cfg = cfg.get("model")
     base_cfg = model_cfg or _base_of_others(cfg, specs)
-    sources = [resolve_source(None if s is None else str(s), base_cfg if s in (None, "base") else model_cfg,
-                              cfg.paths.log_dir) for s in specs]
+    sources = [
+        resolve_source(
+            None if s is None else str(s), base_cfg if s in (None, "base") else model_cfg, cfg.paths.log_dir
+        )
+        for s in specs
+    ]
     tasks = {n: EvalTask.create(n, cfg.eval_task[n]) for n in names}
     data = [{n: task_records(tasks[n], n, src, cfg) for n in names} for src in sources]
     for t in tasks.values():
@@ -150,7 +172,9 @@ def evaluate(cfg: DictConfig) -> None:
             rows = tasks[n].run(gen, records, sampling_from(cfg))
             results[n], counts[n], predictions[n] = tasks[n].metrics(rows), count, rows
         folder = out / _folder_name(src.label, taken)
-        write_run_report(folder, src.label, results, counts, _settings(cfg, names, src, gen.style.name), predictions)
+        write_run_report(
+            folder, src.label, results, counts, _settings(cfg, names, src, gen.style.name), predictions
+        )
         log.info("report: %s", folder / "report.md")
         if use_wandb:
             log_wandb(cfg.logger.wandb, str(cfg.experiment_name), src.label, folder)

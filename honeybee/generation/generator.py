@@ -29,9 +29,10 @@ class Generator:
     batch_size: int = 16
 
     @classmethod
-    def load(cls, source: ModelSource, prompt_style: str | None = None, device: str = "auto",
-             batch_size: int = 16) -> "Generator":
-        """Load ``source``; the prompt style is ``prompt_style``, else the adapter's saved one, else alpaca."""
+    def load(
+        cls, source: ModelSource, prompt_style: str | None = None, device: str = "auto", batch_size: int = 16
+    ) -> Generator:
+        """Load ``source``; prompt style: ``prompt_style``, else the adapter's saved one, else alpaca."""
         model, tok = load_weights(source, pick_device(device))
         name = prompt_style or source.meta.get("prompt_style") or "alpaca"
         return cls(model, tok, PromptStyle.from_name(str(name), tok), source, batch_size)
@@ -41,7 +42,7 @@ class Generator:
         """Stop strings of the saved prompt style (EOS is always a stop)."""
         return tuple(self.style.stop_strings())
 
-    def prompt(self, instruction: str, input: str = "") -> str:  # noqa: A002 - mirrors the record field
+    def prompt(self, instruction: str, input: str = "") -> str:
         return self.style.prompt(instruction, input)
 
     def chat_prompt(self, messages: list[dict[str, str]]) -> str:
@@ -56,11 +57,30 @@ class Generator:
         context = "\n".join(f"{m['role']}: {m['content']}" for m in messages[:-1])
         return self.style.prompt(messages[-1]["content"], context)
 
-    def complete(self, requests: list[Request], sampling: Sampling = Sampling(), batch_size: int | None = None,
-                 progress: bool = False) -> list[Completion]:
-        return generate(self.model, self.tokenizer, requests, sampling, batch_size or self.batch_size, progress)
+    def complete(
+        self,
+        requests: list[Request],
+        sampling: Sampling | None = None,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> list[Completion]:
+        return generate(
+            self.model,
+            self.tokenizer,
+            requests,
+            sampling or Sampling(),
+            batch_size or self.batch_size,
+            progress,
+        )
 
-    def answer(self, prompts: list[str], max_new_tokens: int, sampling: Sampling = Sampling(),
-               progress: bool = False) -> list[Completion]:
+    def answer(
+        self,
+        prompts: list[str],
+        max_new_tokens: int,
+        sampling: Sampling | None = None,
+        progress: bool = False,
+    ) -> list[Completion]:
         """Complete already formatted prompts, stopping at the prompt style's stop strings."""
-        return self.complete([Request(p, max_new_tokens, self.stops) for p in prompts], sampling, progress=progress)
+        return self.complete(
+            [Request(p, max_new_tokens, self.stops) for p in prompts], sampling, progress=progress
+        )

@@ -1,8 +1,9 @@
 """An OpenAI-compatible HTTP server (FastAPI + uvicorn) over one ``Generator``.
 
 One worker thread owns the model. Request handlers put jobs on a queue and await them; the worker takes the
-oldest job, waits ``batch_wait_ms`` for more, and answers every waiting job with the same sampling settings in
-one batch. Jobs with other settings wait for the next round, in arrival order, so no client starves.
+oldest job, waits until no new job has arrived for ``batch_wait_ms`` (or the batch is full), and answers every
+waiting job with the same sampling settings in one batch. Jobs with other settings wait for the next round, in
+arrival order, so no client starves.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,14 +40,13 @@ class Job:
 class BatchWorker:
     """The thread that owns the model: batches queued jobs and resolves their futures."""
 
-    def __init__(self, generator: Generator, max_batch_size: int = 16, batch_wait_ms: float = 10.0) -> None:
+    def __init__(self, generator: Generator, max_batch_size: int = 16, batch_wait_ms: float = 50.0) -> None:
         self.generator = generator
         self.max_batch_size = max_batch_size
         self.batch_wait_s = batch_wait_ms / 1000
         self.queue: queue.Queue[Job | None] = queue.Queue()
         self.waiting: deque[Job] = deque()
         self.thread = threading.Thread(target=self._loop, name="honeybee-generator", daemon=True)
-        self.batches: list[int] = []  # requests per batch run, for tests and logs
 
     def start(self) -> None:
         self.thread.start()
@@ -83,6 +84,8 @@ class BatchWorker:
             if job.sampling == first.sampling and size + len(job.requests) <= self.max_batch_size:
                 batch.append(job)
                 size += len(job.requests)
+                # Clients of one burst arrive over several milliseconds: keep waiting while they still come.
+                deadline = time.monotonic() + self.batch_wait_s
             else:
                 others.append(job)
         self.waiting.extendleft(reversed(others))
@@ -102,10 +105,9 @@ class BatchWorker:
 
     def _run(self, batch: list[Job]) -> None:
         reqs = [r for job in batch for r in job.requests]
-        self.batches.append(len(reqs))
         try:
             outs = self.generator.complete(reqs, batch[0].sampling, batch_size=self.max_batch_size)
-        except Exception as e:  # noqa: BLE001 - every waiting client must get an answer, never hang
+        except Exception as e:
             log.exception("generation failed")
             for job in batch:
                 job.future.set_exception(e)
@@ -119,8 +121,14 @@ class BatchWorker:
 class ApiError(Exception):
     """An OpenAI-style error response."""
 
-    def __init__(self, status: int, message: str, type_: str = "invalid_request_error", param: str | None = None,
-                 code: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type_: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.type, self.param, self.code = status, message, type_, param, code
 
@@ -205,7 +213,8 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
     ``stream=true`` is answered in server-sent-event form with the whole answer in one chunk (generation is
     batched, so there are no partial tokens to send earlier).
     """
-    from fastapi import FastAPI, Request as HttpRequest
+    from fastapi import FastAPI
+    from fastapi import Request as HttpRequest
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse, StreamingResponse
     from starlette.exceptions import HTTPException
@@ -213,7 +222,7 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
     gen = worker.generator
 
     @asynccontextmanager
-    async def lifespan(app: Any):  # noqa: ANN202 - FastAPI's lifespan protocol
+    async def lifespan(app: Any):
         worker.start()
         try:
             yield
@@ -230,12 +239,17 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
     async def _invalid(request: HttpRequest, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         param = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or None
-        return JSONResponse(ApiError(400, f"{param or 'body'}: {first['msg']}", param=param).body(), status_code=400)
+        return JSONResponse(
+            ApiError(400, f"{param or 'body'}: {first['msg']}", param=param).body(), status_code=400
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(request: HttpRequest, exc: HTTPException) -> JSONResponse:
-        err = ApiError(exc.status_code, str(exc.detail), "not_found_error" if exc.status_code == 404 else
-                       "invalid_request_error")
+        err = ApiError(
+            exc.status_code,
+            str(exc.detail),
+            "not_found_error" if exc.status_code == 404 else "invalid_request_error",
+        )
         return JSONResponse(err.body(), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -245,12 +259,19 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
 
     def check(body: _Body, max_tokens: int | None) -> int:
         if body.model != settings.model_id:
-            raise ApiError(404, f"The model '{body.model}' does not exist; this server serves "
-                           f"'{settings.model_id}'", param="model", code="model_not_found")
+            raise ApiError(
+                404,
+                f"The model '{body.model}' does not exist; this server serves '{settings.model_id}'",
+                param="model",
+                code="model_not_found",
+            )
         budget = max_tokens or settings.default_max_tokens
         if budget > settings.max_tokens_limit:
-            raise ApiError(400, f"max_tokens={budget} is over this server's limit of {settings.max_tokens_limit}",
-                           param="max_tokens")
+            raise ApiError(
+                400,
+                f"max_tokens={budget} is over this server's limit of {settings.max_tokens_limit}",
+                param="max_tokens",
+            )
         return budget
 
     async def run(prompts: list[str], budget: int, body: _Body) -> list[Completion]:
@@ -259,7 +280,11 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
         return await asyncio.wrap_future(worker.submit(reqs, sampling_of(body)))
 
     def envelope(kind: str) -> dict[str, Any]:
-        return {"id": f"{kind}-{uuid.uuid4().hex[:24]}", "created": int(time.time()), "model": settings.model_id}
+        return {
+            "id": f"{kind}-{uuid.uuid4().hex[:24]}",
+            "created": int(time.time()),
+            "model": settings.model_id,
+        }
 
     @app.get("/v1/models")
     async def models() -> dict[str, Any]:
@@ -274,8 +299,10 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
             raise ApiError(400, "prompt: must not be empty", param="prompt")
         outs = await run(prompts, budget, body)
         head = envelope("cmpl")
-        choices = [{"index": i, "text": o.text, "finish_reason": o.finish_reason, "logprobs": None}
-                   for i, o in enumerate(outs)]
+        choices = [
+            {"index": i, "text": o.text, "finish_reason": o.finish_reason, "logprobs": None}
+            for i, o in enumerate(outs)
+        ]
         prompt_tokens = sum(o.prompt_tokens for o in outs[:: body.n])
         if body.stream:
             chunks = [{**head, "object": "text_completion", "choices": [c]} for c in choices]
@@ -291,22 +318,51 @@ def create_app(worker: BatchWorker, settings: ServerSettings) -> Any:
         outs = await run([gen.chat_prompt(messages)], budget, body)
         head = envelope("chatcmpl")
         if body.stream:
-            chunks = [{**head, "object": "chat.completion.chunk",
-                       "choices": [{"index": i, "delta": {"role": "assistant", "content": o.text},
-                                    "finish_reason": None}]} for i, o in enumerate(outs)]
-            chunks += [{**head, "object": "chat.completion.chunk",
-                        "choices": [{"index": i, "delta": {}, "finish_reason": o.finish_reason}]}
-                       for i, o in enumerate(outs)]
+            chunks = [
+                {
+                    **head,
+                    "object": "chat.completion.chunk",
+                    "choices": [
+                        {"index": i, "delta": {"role": "assistant", "content": o.text}, "finish_reason": None}
+                    ],
+                }
+                for i, o in enumerate(outs)
+            ]
+            chunks += [
+                {
+                    **head,
+                    "object": "chat.completion.chunk",
+                    "choices": [{"index": i, "delta": {}, "finish_reason": o.finish_reason}],
+                }
+                for i, o in enumerate(outs)
+            ]
             return StreamingResponse(sse(chunks), media_type="text/event-stream")
-        choices = [{"index": i, "message": {"role": "assistant", "content": o.text}, "finish_reason": o.finish_reason}
-                   for i, o in enumerate(outs)]
-        return {**head, "object": "chat.completion", "choices": choices, "usage": usage(outs, outs[0].prompt_tokens)}
+        choices = [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": o.text},
+                "finish_reason": o.finish_reason,
+            }
+            for i, o in enumerate(outs)
+        ]
+        return {
+            **head,
+            "object": "chat.completion",
+            "choices": choices,
+            "usage": usage(outs, outs[0].prompt_tokens),
+        }
 
     return app
 
 
-def serve(generator: Generator, settings: ServerSettings, host: str = "127.0.0.1", port: int = 8000,
-          max_batch_size: int = 16, batch_wait_ms: float = 10.0) -> None:
+def serve(
+    generator: Generator,
+    settings: ServerSettings,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_batch_size: int = 16,
+    batch_wait_ms: float = 10.0,
+) -> None:
     """Run the server until interrupted (Ctrl-C / SIGTERM shut it down cleanly)."""
     import uvicorn
 

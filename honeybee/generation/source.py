@@ -15,8 +15,10 @@ from honeybee.utils.errors import ConfigError
 log = logging.getLogger(__name__)
 
 MODEL_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
-FORMS = ("a run or stage folder (outputs/<experiment>/<model>/stage<N>), <experiment>/stage<N>, "
-         "an adapter folder or a merged model folder")
+FORMS = (
+    "a run or stage folder (outputs/<experiment>/<model>/stage<N>), <experiment>/stage<N>, "
+    "an adapter folder or a merged model folder"
+)
 
 
 @dataclass
@@ -72,7 +74,9 @@ def _model_conf(name: str) -> Any:
 
     p = MODEL_CONF_DIR / f"{name}.yaml"
     if not p.is_file():
-        raise ConfigError(f"base model {name!r} of the adapter has no conf/model/{name}.yaml; give model=<name>")
+        raise ConfigError(
+            f"base model {name!r} of the adapter has no conf/model/{name}.yaml; give model=<name>"
+        )
     return OmegaConf.load(p)
 
 
@@ -110,8 +114,10 @@ def check_base(export: Path, meta: dict[str, Any], model_cfg: Any) -> None:
     want = (str(model_cfg.name), model_cfg.get("name_or_path"))
     have = (str(base.get("name")), base.get("name_or_path"))
     if want != have:
-        raise ConfigError(f"{export} was trained on base model {_named(*have)}, not model={_named(*want)}; "
-                          f"drop model= to use its own base, or pick model={have[0]}")
+        raise ConfigError(
+            f"{export} was trained on base model {_named(*have)}, not model={_named(*want)}; "
+            f"drop model= to use its own base, or pick model={have[0]}"
+        )
 
 
 def resolve_source(spec: str | None, model_cfg: Any | None, log_dir: str | Path) -> ModelSource:
@@ -137,8 +143,9 @@ def resolve_source(spec: str | None, model_cfg: Any | None, log_dir: str | Path)
         if not (export / "adapter_config.json").is_file() and not meta:
             from omegaconf import OmegaConf
 
-            model_cfg = OmegaConf.create({"name": export.name, "source": "hub", "name_or_path": str(export),
-                                          "dtype": "float32"})
+            model_cfg = OmegaConf.create(
+                {"name": export.name, "source": "hub", "name_or_path": str(export), "dtype": "float32"}
+            )
         else:
             model_cfg = _trained_on(export, run_dir, meta)
     else:
@@ -191,7 +198,8 @@ def load_weights(source: ModelSource, device: str = "cpu") -> tuple[Any, Any]:
             model = PeftModel.from_pretrained(base, str(source.export)).merge_and_unload()
         except (RuntimeError, ValueError, KeyError, OSError) as e:
             raise ConfigError(
-                f"adapter {source.export} does not fit base model {source.model_cfg.name}: {str(e).splitlines()[0]}"
+                f"adapter {source.export} does not fit base model {source.model_cfg.name}: "
+                f"{str(e).splitlines()[0]}"
             ) from None
     log.info("loaded %s (%s) on %s", source.label, source.export or source.model_cfg.name, device)
     return model.to(device).eval(), tok

@@ -1,4 +1,4 @@
-"""The generation task: what ``python generate.py`` runs (batched generation, a merged export, or the server)."""
+"""The generation task: what ``python generate.py`` runs (batched generation, a merged export, a server)."""
 
 from __future__ import annotations
 
@@ -10,13 +10,11 @@ from typing import Any
 from omegaconf import DictConfig
 
 from honeybee.data.records import Record
+from honeybee.data.splits import SPLITS
 from honeybee.utils.errors import ConfigError, DataError
 from honeybee.utils.io import atomic_write_jsonl
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "val", "test")
-
 
 def read_prompt_file(path: str | Path) -> list[Record]:
     """Prompts from a JSONL file: per line a JSON string, ``{"prompt": ...}`` or a record
@@ -41,7 +39,9 @@ def read_prompt_file(path: str | Path) -> list[Record]:
         elif isinstance(obj, dict) and "prompt" in obj and "instruction" not in obj:
             obj = {**obj, "instruction": obj.pop("prompt")}
         if not isinstance(obj, dict) or not isinstance(obj.get("instruction"), str):
-            raise DataError(f"{p}: line {i + 1}: expected a string, {{\"prompt\": ...}} or {{\"instruction\": ...}}")
+            raise DataError(
+                f'{p}: line {i + 1}: expected a string, {{"prompt": ...}} or {{"instruction": ...}}'
+            )
         out.append(Record.from_dict(obj))
     if not out:
         raise DataError(f"{p}: no prompts")
@@ -62,7 +62,9 @@ def read_split(run_dir: Path | None, split: str) -> list[Record]:
     path = run_dir / "splits" / f"{split}.jsonl"
     if not path.is_file():
         raise DataError(f"split file not found: {path}")
-    recs = [Record.from_dict(json.loads(x)) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    recs = [
+        Record.from_dict(json.loads(x)) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
     if not recs:
         raise DataError(f"{path}: the {split} split is empty")
     return recs
@@ -72,8 +74,10 @@ def prompt_records(cfg: DictConfig, run_dir: Path | None) -> list[Record]:
     """The records to answer, from exactly one of ``prompts``, ``prompts_file`` and ``split``."""
     given = [k for k in ("prompts", "prompts_file", "split") if cfg.get(k)]
     if len(given) != 1:
-        raise ConfigError("give exactly one of prompts=..., prompts_file=<jsonl> or split=<train|val|test>"
-                          + (f" (got {', '.join(given)})" if given else ""))
+        raise ConfigError(
+            "give exactly one of prompts=..., prompts_file=<jsonl> or split=<train|val|test>"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
     if cfg.get("prompts"):
         items = cfg.prompts if not isinstance(cfg.prompts, str) else [cfg.prompts]
         records = [Record(str(p)) for p in items]
@@ -88,8 +92,13 @@ def sampling_from(cfg: Any) -> Any:
     from honeybee.generation.engine import Sampling
 
     s = cfg.sampling
-    return Sampling(bool(s.do_sample), float(s.temperature), float(s.top_p), int(s.top_k),
-                    None if s.get("seed") is None else int(s.seed))
+    return Sampling(
+        bool(s.do_sample),
+        float(s.temperature),
+        float(s.top_p),
+        int(s.top_k),
+        None if s.get("seed") is None else int(s.seed),
+    )
 
 
 def check_generate_config(cfg: DictConfig) -> None:
@@ -122,13 +131,22 @@ def merge_export(gen: Any, out: Path) -> Path:
     return out
 
 
-def generation_rows(records: list[Record], prompts: list[str], outs: list[Any], settings: dict[str, Any]) -> list[dict]:
+def generation_rows(
+    records: list[Record], prompts: list[str], outs: list[Any], settings: dict[str, Any]
+) -> list[dict]:
     """One JSONL row per prompt: what was asked, what came back, token counts and the settings used."""
     rows = []
     for r, p, o in zip(records, prompts, outs):
-        row = {"instruction": r.instruction, "input": r.input, "prompt": p, "completion": o.text,
-               "prompt_tokens": o.prompt_tokens, "completion_tokens": o.completion_tokens,
-               "finish_reason": o.finish_reason, "settings": settings}
+        row = {
+            "instruction": r.instruction,
+            "input": r.input,
+            "prompt": p,
+            "completion": o.text,
+            "prompt_tokens": o.prompt_tokens,
+            "completion_tokens": o.completion_tokens,
+            "finish_reason": o.finish_reason,
+            "settings": settings,
+        }
         if r.output:
             row.update(reference=r.output, meta=r.meta)
         rows.append(row)
@@ -154,18 +172,34 @@ def run_generate(cfg: DictConfig) -> None:
     if cfg.serve:
         from honeybee.generation.server import ServerSettings, serve
 
-        settings = ServerSettings(str(cfg.served_model_name or source.label), int(cfg.server.default_max_tokens),
-                                  int(cfg.server.max_tokens_limit))
-        serve(gen, settings, str(cfg.host), int(cfg.port), int(cfg.server.max_batch_size),
-              float(cfg.server.batch_wait_ms))
+        settings = ServerSettings(
+            str(cfg.served_model_name or source.label),
+            int(cfg.server.default_max_tokens),
+            int(cfg.server.max_tokens_limit),
+        )
+        serve(
+            gen,
+            settings,
+            str(cfg.host),
+            int(cfg.port),
+            int(cfg.server.max_batch_size),
+            float(cfg.server.batch_wait_ms),
+        )
         return
     prompts = [gen.prompt(r.instruction, r.input) if cfg.format_prompts else r.instruction for r in records]
     stops = gen.stops + tuple(str(s) for s in cfg.stop or [])
     sampling = sampling_from(cfg)
-    outs = gen.complete([Request(p, int(cfg.max_new_tokens), stops) for p in prompts], sampling, progress=True)
-    settings = {"source": str(source.export or source.model_cfg.name), "base_model": str(source.model_cfg.name),
-                "prompt_style": gen.style.name, "max_new_tokens": int(cfg.max_new_tokens), "stop": list(stops),
-                **sampling.as_dict()}
+    outs = gen.complete(
+        [Request(p, int(cfg.max_new_tokens), stops) for p in prompts], sampling, progress=True
+    )
+    settings = {
+        "source": str(source.export or source.model_cfg.name),
+        "base_model": str(source.model_cfg.name),
+        "prompt_style": gen.style.name,
+        "max_new_tokens": int(cfg.max_new_tokens),
+        "stop": list(stops),
+        **sampling.as_dict(),
+    }
     rows = generation_rows(records, prompts, outs, settings)
     out = atomic_write_jsonl(str(cfg.output), rows)
     for row in rows[: int(cfg.print_max)]:

@@ -218,8 +218,9 @@ def test_documented_overrides_compose():
              "tasks: [matbench_glass, matbench_is_metal], weight: 0.2}")
     argv = ["data=mixture", "data.components.matsci_instruct.weight=1",
             "data.components.matsci_instruct.path=x.json", extra]
-    assert check_overrides(argv, "train") is None
-    typo = check_overrides(["data=mixture", "data.components.matsci_instrct.weight=1"], "train")
+    problem, cfg = check_overrides(argv, "train")
+    assert problem is None and cfg.data.components.darwin_cls.weight == 0.2
+    typo, _ = check_overrides(["data=mixture", "data.components.matsci_instrct.weight=1"], "train")
     assert typo.startswith("Could not override 'data.components.matsci_instrct.weight'")
     comps = {c.name: c for c in parse_components(_compose(argv).data, list(SOURCES))}
     assert list(comps) == ["materials_facts", "darwin_fair", "matsci_instruct", "darwin_cls"]

@@ -29,7 +29,9 @@ def test_classification_scores_by_hand():
 def test_event_argument_pairs_by_hand():
     roles = ["recipe_precursor", "solvent_material", "none"]
     assert M.parse_event_arguments("Fe2O3 :Recipe_Precursor, water:solvent_material", roles) == [
-        ("fe2o3", "recipe_precursor"), ("water", "solvent_material")]
+        ("fe2o3", "recipe_precursor"),
+        ("water", "solvent_material"),
+    ]
     assert M.parse_event_arguments("none:none", roles) == [("none", "none")]
     assert M.parse_event_arguments("no arguments here", roles) == []
     gold = [[("a", "r1"), ("b", "r2")], [("none", "none")], [("d", "r1")]]
@@ -63,25 +65,37 @@ def test_judge_reply_parser_on_canned_replies():
     js = '{"accuracy": 90, "relevance": 85, "completeness": 70, "reasonableness": 88}'
     assert parse_judge_reply(js, CRITERIA) == want
     assert parse_judge_reply(f"Here you go:\n```json\n{js}\n```\nThanks", CRITERIA) == want
-    assert parse_judge_reply('{"Accuracy": "90", "Relevance": 85, "Completeness": 70.0, "Reasonableness": 88}',
-                             CRITERIA) == want
+    assert (
+        parse_judge_reply(
+            '{"Accuracy": "90", "Relevance": 85, "Completeness": 70.0, "Reasonableness": 88}', CRITERIA
+        )
+        == want
+    )
     prose = "**Accuracy**: 90\nRelevance = 85\ncompleteness: 70/100\nReasonableness:88"
     assert parse_judge_reply(prose, CRITERIA) == want
     assert parse_judge_reply('{"accuracy": 90, "relevance": 85}', CRITERIA) is None  # a criterion missing
     assert parse_judge_reply(js.replace("88", "188"), CRITERIA) is None  # out of range
     for garbage in ("", "I cannot grade this.", "{broken json", "accuracy high, relevance high"):
         assert parse_judge_reply(garbage, CRITERIA) is None
-    assert render('Q: {instruction} A: {answer} {"x": 1}', instruction="q", answer="a") == 'Q: q A: a {"x": 1}'
+    assert (
+        render('Q: {instruction} A: {answer} {"x": 1}', instruction="q", answer="a") == 'Q: q A: a {"x": 1}'
+    )
 
 
 def _nlp(task, label, labels):
-    return Record("q", "text", label, {"task": task, "label": label, "labels": labels, "task_type": "classification"})
+    return Record(
+        "q", "text", label, {"task": task, "label": label, "labels": labels, "task_type": "classification"}
+    )
 
 
 def test_matsci_nlp_reads_and_scores_every_task():
     t = MatSciNLP(OmegaConf.create({}))
-    recs = [_nlp("ner", "MATERIAL", ["MATERIAL", "VALUE"]), _nlp("ner", "VALUE", ["MATERIAL", "VALUE"]),
-            _nlp("sc", "yes", ["yes", "no"]), _nlp("ee", "fe2o3:recipe_precursor", ["recipe_precursor", "none"])]
+    recs = [
+        _nlp("ner", "MATERIAL", ["MATERIAL", "VALUE"]),
+        _nlp("ner", "VALUE", ["MATERIAL", "VALUE"]),
+        _nlp("sc", "yes", ["yes", "no"]),
+        _nlp("ee", "fe2o3:recipe_precursor", ["recipe_precursor", "none"]),
+    ]
     outs = ["material", "The answer is MATERIAL.", "unclear", "Fe2O3:recipe_precursor"]
     rows = [t.row(r, c) for r, c in zip(recs, outs)]
     assert [r.get("prediction") for r in rows[:3]] == ["MATERIAL", "MATERIAL", None]
@@ -100,12 +114,14 @@ def test_darwin_fair_reads_numbers_and_labels():
     t = DarwinFair(OmegaConf.create({}))
     reg = {"task_type": "regression", "property": "band_gap", "unit": "eV"}
     cls = {"task_type": "classification", "property": "is_metal", "labels": ["Yes", "No"]}
-    recs = [Record("gap?", "Si", "1.12 eV", {**reg, "target": 1.12}),
-            Record("gap?", "C", "5.5 eV", {**reg, "target": 5.5}),
-            Record("gap?", "GaAs", "1.42 eV", {**reg, "target": 1.42}),
-            Record("metal?", "Cu", "Yes", {**cls, "label": "Yes"}),
-            Record("metal?", "Si", "No", {**cls, "label": "No"}),
-            Record("x", "berry", "berry is not a material", {**reg, "target": None, "negative": True})]
+    recs = [
+        Record("gap?", "Si", "1.12 eV", {**reg, "target": 1.12}),
+        Record("gap?", "C", "5.5 eV", {**reg, "target": 5.5}),
+        Record("gap?", "GaAs", "1.42 eV", {**reg, "target": 1.42}),
+        Record("metal?", "Cu", "Yes", {**cls, "label": "Yes"}),
+        Record("metal?", "Si", "No", {**cls, "label": "No"}),
+        Record("x", "berry", "berry is not a material", {**reg, "target": None, "negative": True}),
+    ]
     assert [t.usable(r) for r in recs] == [True] * 5 + [False]
     rows = [t.row(r, c) for r, c in zip(recs[:5], ["about 1.0 eV", "5,5", "large", "Yes, it is", "No."])]
     m = t.metrics(rows)
@@ -117,12 +133,16 @@ def test_darwin_fair_reads_numbers_and_labels():
 
 def test_sciinstruct_final_answers():
     t = SciInstruct(OmegaConf.create({"rel_tol": 0.01}))
-    recs = [Record("2+3?", "", "2+3=5. The answer is 5.", {"answer": "5", "subject": "math"}),
-            Record("x?", "", "So x = \\boxed{\\frac{1}{2}}", {"subject": "math"}),
-            Record("v?", "", "The answer is 3.0 m/s", {"subject": "physics"}),
-            Record("no answer", "", "A proof without a final answer.", {})]
+    recs = [
+        Record("2+3?", "", "2+3=5. The answer is 5.", {"answer": "5", "subject": "math"}),
+        Record("x?", "", "So x = \\boxed{\\frac{1}{2}}", {"subject": "math"}),
+        Record("v?", "", "The answer is 3.0 m/s", {"subject": "physics"}),
+        Record("no answer", "", "A proof without a final answer.", {}),
+    ]
     assert [t.usable(r) for r in recs] == [True, True, True, False]
-    rows = [t.row(r, c) for r, c in zip(recs, ["The answer is 5", "x = $\\frac12$. Final answer: 1/2", "fast"])]
+    rows = [
+        t.row(r, c) for r, c in zip(recs, ["The answer is 5", "x = $\\frac12$. Final answer: 1/2", "fast"])
+    ]
     assert [r["correct"] for r in rows] == [True, False, False]
     m = t.metrics(rows)
     assert m["accuracy"] == pytest.approx(1 / 3) and m["answer_missing_rate"] == pytest.approx(1 / 3)
@@ -139,9 +159,14 @@ def test_balanced_subset_and_unknown_task():
 
 
 def test_reports_hold_the_numbers(tmp_path):
-    results = {"darwin_fair": {"band_gap.mae": 0.31, "band_gap.r2": None, "n": 5}, "perplexity": {"loss": 2.5}}
+    results = {
+        "darwin_fair": {"band_gap.mae": 0.31, "band_gap.r2": None, "n": 5},
+        "perplexity": {"loss": 2.5},
+    }
     preds = {"darwin_fair": [{"completion": "1.0", "prediction": 1.0}], "perplexity": [{"loss": 2.5}]}
-    out = write_run_report(tmp_path / "r", "run", results, {"darwin_fair": {"records": 5}}, {"split": "test"}, preds)
+    out = write_run_report(
+        tmp_path / "r", "run", results, {"darwin_fair": {"records": 5}}, {"split": "test"}, preds
+    )
     body = json.loads((out / "results.json").read_text())
     assert body["results"] == results and body["counts"]["darwin_fair"]["records"] == 5
     md = (out / "report.md").read_text()
@@ -151,7 +176,8 @@ def test_reports_hold_the_numbers(tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left behind
     assert "| task | metric | value |" in markdown_table(results)
     table = comparison_table({"s1": results, "s2": {"perplexity": {"loss": 2.0}}})
-    assert "| perplexity | loss | 2.5 | 2 |" in table and "| darwin_fair | band_gap.mae | 0.31 | – |" in table
+    assert "| perplexity | loss | 2.5 | 2 |" in table
+    assert "| darwin_fair | band_gap.mae | 0.31 | – |" in table
     assert stage_axis(["a", "b"], [1, 2]) == ([1.0, 2.0], "stage")
     assert stage_axis(["a", "b"], [1, None]) == ([0.0, 1.0], "run")
 

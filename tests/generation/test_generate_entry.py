@@ -7,7 +7,6 @@ import shutil
 
 import pytest
 import torch
-
 from conftest import ONE_THREAD, run_script
 
 
@@ -20,8 +19,14 @@ def _rows(path):
 
 
 def test_prompts_from_the_command_line(tiny_run_dir, tmp_path):
-    r = _gen([f"adapter={tiny_run_dir}", "prompts=[What is the band gap of silicon?, Is copper a metal?]",
-              "max_new_tokens=6"], tmp_path / "g")
+    r = _gen(
+        [
+            f"adapter={tiny_run_dir}",
+            "prompts=[What is the band gap of silicon?, Is copper a metal?]",
+            "max_new_tokens=6",
+        ],
+        tmp_path / "g",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = _rows(r.run_dir / "generations.jsonl")
     assert [x["instruction"] for x in rows] == ["What is the band gap of silicon?", "Is copper a metal?"]
@@ -34,14 +39,27 @@ def test_prompts_from_the_command_line(tiny_run_dir, tmp_path):
 
 def test_prompts_file_and_split(tiny_run_dir, tmp_path):
     f = tmp_path / "prompts.jsonl"
-    f.write_text('"Is iron a metal?"\n{"prompt": "Density of gold?"}\n{"instruction": "Band gap?", "input": "GaAs"}\n')
+    f.write_text(
+        '"Is iron a metal?"\n{"prompt": "Density of gold?"}\n{"instruction": "Band gap?", "input": "GaAs"}\n'
+    )
     r = _gen([f"adapter={tiny_run_dir}", f"prompts_file={f}", "max_new_tokens=4"], tmp_path / "file")
     assert r.returncode == 0, r.stderr[-2000:]
     rows = _rows(r.run_dir / "generations.jsonl")
     assert [x["instruction"] for x in rows] == ["Is iron a metal?", "Density of gold?", "Band gap?"]
     assert "### Input:\nGaAs" in rows[2]["prompt"]
-    r = _gen([f"adapter={tiny_run_dir}", "split=test", "limit=5", "max_new_tokens=4", "batch_size=2",
-              "sampling.do_sample=true", "sampling.seed=3", "sampling.temperature=0.8"], tmp_path / "split")
+    r = _gen(
+        [
+            f"adapter={tiny_run_dir}",
+            "split=test",
+            "limit=5",
+            "max_new_tokens=4",
+            "batch_size=2",
+            "sampling.do_sample=true",
+            "sampling.seed=3",
+            "sampling.temperature=0.8",
+        ],
+        tmp_path / "split",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     rows = _rows(r.run_dir / "generations.jsonl")
     test = [json.loads(x) for x in (tiny_run_dir / "splits" / "test.jsonl").read_text().splitlines()[:5]]
@@ -60,13 +78,17 @@ def test_merge_writes_a_plain_transformers_model(tiny_run_dir, tmp_path):
 
     merged = AutoModelForCausalLM.from_pretrained(r.run_dir / "merged").eval()
     base_path = resolve_model_path(OmegaConf.load(tiny_run_dir / "config.yaml").model)
-    peft = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base_path), tiny_run_dir / "adapter").eval()
+    peft = PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(base_path), tiny_run_dir / "adapter"
+    ).eval()
     ids = torch.tensor([[5, 17, 42, 99, 3]])
     with torch.no_grad():
         torch.testing.assert_close(merged(ids).logits, peft(ids).logits, atol=1e-5, rtol=1e-4)
     assert json.loads((r.run_dir / "merged" / "honeybee.json").read_text())["merged_from"].endswith("adapter")
     # the merged folder is itself a valid source, with the adapter's prompt style
-    g = _gen([f"adapter={r.run_dir / 'merged'}", "prompts=Is copper a metal?", "max_new_tokens=4"], tmp_path / "g")
+    g = _gen(
+        [f"adapter={r.run_dir / 'merged'}", "prompts=Is copper a metal?", "max_new_tokens=4"], tmp_path / "g"
+    )
     assert g.returncode == 0, g.stderr[-2000:]
     assert _rows(g.run_dir / "generations.jsonl")[0]["settings"]["prompt_style"] == "alpaca"
 
@@ -74,8 +96,10 @@ def test_merge_writes_a_plain_transformers_model(tiny_run_dir, tmp_path):
 def test_stage_shorthand_finds_the_stage_folder(tiny_run_dir, tmp_path):
     stage = tmp_path / "logs" / "exp" / "tiny_llama" / "stage1"
     shutil.copytree(tiny_run_dir, stage)
-    r = _gen(["adapter=exp/stage1", f"paths.log_dir={tmp_path / 'logs'}", "prompts=Hi", "max_new_tokens=2"],
-             tmp_path / "g")
+    r = _gen(
+        ["adapter=exp/stage1", f"paths.log_dir={tmp_path / 'logs'}", "prompts=Hi", "max_new_tokens=2"],
+        tmp_path / "g",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert _rows(r.run_dir / "generations.jsonl")[0]["settings"]["source"] == str(stage / "adapter")
 
@@ -89,8 +113,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("args", "expected"), BAD, ids=["missing", "other_base", "no_prompts", "bad_split",
-                                                         "merge_no_adapter"])
+@pytest.mark.parametrize(
+    ("args", "expected"), BAD, ids=["missing", "other_base", "no_prompts", "bad_split", "merge_no_adapter"]
+)
 def test_bad_input_is_one_line(args, expected, tiny_run_dir, tmp_path):
     r = _gen([a.format(tmp=tmp_path, run=tiny_run_dir) for a in args], tmp_path / "bad")
     assert r.returncode == 2, (args, r.stderr[-1000:])

@@ -7,8 +7,14 @@ import torch
 
 from honeybee.generation.engine import Request, Sampling, eos_ids, generate, truncate_at_stops
 
-PROMPTS = ["What is the band gap of silicon?", "Is copper a metal?", "Tell me the density of the given material.",
-           "What is its melting point?", "crystal", "Given the material, what is its melting point? Answer briefly."]
+PROMPTS = [
+    "What is the band gap of silicon?",
+    "Is copper a metal?",
+    "Tell me the density of the given material.",
+    "What is its melting point?",
+    "crystal",
+    "Given the material, what is its melting point? Answer briefly.",
+]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +48,9 @@ def test_each_row_keeps_its_own_budget_and_stops(tiny):
     free = generate(model, tok, [Request(prompt, 12)])[0]
     assert free.finish_reason == "length" and free.completion_tokens == 12
     assert stop in free.text and not free.text.startswith(stop)
-    outs = generate(model, tok, [Request(prompt, 12, (stop,)), Request(prompt, 3), Request(prompt, 12)], batch_size=3)
+    outs = generate(
+        model, tok, [Request(prompt, 12, (stop,)), Request(prompt, 3), Request(prompt, 12)], batch_size=3
+    )
     assert outs[0].text == free.text[: free.text.index(stop)] and outs[0].finish_reason == "stop"
     assert outs[0].completion_tokens < 12
     assert outs[1].completion_tokens == 3 and outs[1].finish_reason == "length"

@@ -21,13 +21,17 @@ def client(tiny_server):
 
 def test_models_chat_and_completions(client):
     assert [m.id for m in client.models.list().data] == ["tiny"]
-    chat = client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": "Is Cu a metal?"}],
-                                          max_tokens=5)
+    chat = client.chat.completions.create(
+        model="tiny", messages=[{"role": "user", "content": "Is Cu a metal?"}], max_tokens=5
+    )
     assert chat.object == "chat.completion" and chat.choices[0].message.role == "assistant"
     assert chat.usage.completion_tokens <= 5 and chat.usage.prompt_tokens > 5
     assert chat.choices[0].finish_reason in ("stop", "length")
     comp = client.completions.create(model="tiny", prompt=["silicon", "copper"], max_tokens=4)
-    assert len(comp.choices) == 2 and comp.usage.total_tokens == comp.usage.prompt_tokens + comp.usage.completion_tokens
+    assert (
+        len(comp.choices) == 2
+        and comp.usage.total_tokens == comp.usage.prompt_tokens + comp.usage.completion_tokens
+    )
 
 
 def test_greedy_answers_do_not_depend_on_batching(client):
@@ -44,7 +48,9 @@ def test_greedy_answers_do_not_depend_on_batching(client):
 
 def test_streaming_returns_the_same_text(client):
     msgs = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Is Cu a metal?"}]
-    full = client.chat.completions.create(model="tiny", messages=msgs, max_tokens=6).choices[0].message.content
+    full = (
+        client.chat.completions.create(model="tiny", messages=msgs, max_tokens=6).choices[0].message.content
+    )
     chunks = list(client.chat.completions.create(model="tiny", messages=msgs, max_tokens=6, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == full
     assert chunks[-1].choices[0].finish_reason in ("stop", "length")
@@ -54,13 +60,18 @@ def test_bad_requests_get_openai_errors(client, tiny_server):
     with pytest.raises(openai.NotFoundError) as e:
         client.chat.completions.create(model="gpt-4", messages=[{"role": "user", "content": "x"}])
     assert e.value.body["code"] == "model_not_found"
-    for kwargs in ({"messages": []}, {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
-                   {"messages": [{"role": "user", "content": "x"}], "temperature": 5},
-                   {"messages": [{"role": "assistant", "content": "x"}]}):
+    for kwargs in (
+        {"messages": []},
+        {"messages": [{"role": "user", "content": "x"}], "max_tokens": 0},
+        {"messages": [{"role": "user", "content": "x"}], "temperature": 5},
+        {"messages": [{"role": "assistant", "content": "x"}]},
+    ):
         with pytest.raises(openai.BadRequestError) as e:
             client.chat.completions.create(model="tiny", **kwargs)
         assert e.value.body["type"] == "invalid_request_error" and e.value.body["message"]
-    r = httpx.post(f"{tiny_server}/completions", content=b"{not json", headers={"content-type": "application/json"})
+    r = httpx.post(
+        f"{tiny_server}/completions", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400 and set(r.json()["error"]) == {"message", "type", "param", "code"}
 
 
@@ -70,7 +81,9 @@ class FakeGenerator:
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], Sampling]] = []
 
-    def complete(self, requests: list[Request], sampling: Sampling, batch_size: int | None = None) -> list[Completion]:
+    def complete(
+        self, requests: list[Request], sampling: Sampling, batch_size: int | None = None
+    ) -> list[Completion]:
         self.calls.append(([r.prompt for r in requests], sampling))
         time.sleep(0.05)
         return [Completion(r.prompt.upper(), 1, 1, "stop") for r in requests]
