@@ -32,8 +32,10 @@ test-fast: install
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
-bench: install
-	$(BIN)/python experiments/bench/train_overhead.py
+bench: install  ## the benchmarks in experiments/bench (each prints its side-by-side table)
+	$(BIN)/python experiments/bench/train_overhead.py --threads 1
+	$(BIN)/python experiments/bench/data_pipeline.py
+	$(BIN)/python experiments/bench/generation.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

@@ -28,8 +28,10 @@ def heldout_loss(model: Any, tokenizer: Any, style: PromptStyle, records: list[R
     model.eval()
     total, count = 0.0, 0
     try:
+        device = next(model.parameters()).device
         for i in range(0, len(items), batch_size):
-            loss, n = causal_lm_loss(model, collate(items[i : i + batch_size]))
+            batch = {k: v.to(device) for k, v in collate(items[i : i + batch_size]).items()}
+            loss, n = causal_lm_loss(model, batch)
             total += float(loss) * n
             count += n
     finally:

@@ -37,12 +37,11 @@ def configured_records(data_cfg: Any, split: str) -> list[Record]:
 
 
 def task_records(
-    task: EvalTask, name: str, source: ModelSource, cfg: DictConfig
+    task: EvalTask, name: str, run_dir: Path | None, cfg: DictConfig
 ) -> tuple[list[Record], dict]:
-    """The records ``task`` scores for ``source`` and where they came from.
+    """The records ``task`` scores and where they came from.
 
-    Precedence: ``eval_task.<name>.data_file`` (a record JSONL), then the run folder's
-    ``splits/<split>.jsonl``
+    Precedence: ``eval_task.<name>.data_file`` (a record JSONL), then ``<run_dir>/splits/<split>.jsonl``
     (unless ``use_run_splits=false``), then the task's configured ``data``.
 
     Raises:
@@ -54,9 +53,9 @@ def task_records(
     try:
         if tcfg.get("data_file"):
             where, records = str(tcfg.data_file), read_prompt_file(str(tcfg.data_file))
-        elif source.run_dir is not None and cfg.use_run_splits:
-            where = str(source.run_dir / "splits" / f"{cfg.split}.jsonl")
-            records = read_split(source.run_dir, str(cfg.split))
+        elif run_dir is not None and cfg.use_run_splits:
+            where = str(run_dir / "splits" / f"{cfg.split}.jsonl")
+            records = read_split(run_dir, str(cfg.split))
         elif tcfg.get("data") is not None:
             where, records = (
                 f"data={tcfg.data.source} ({tcfg.data.get('path')})",
@@ -93,13 +92,20 @@ def check_evaluate_config(cfg: DictConfig) -> list[str]:
     return [str(t) for t in tasks]
 
 
-def _folder_name(label: str, taken: set[str]) -> str:
-    name = re.sub(r"[^\w.-]+", "__", label).strip("_") or "run"
-    base, i = name, 2
-    while name in taken:
-        name, i = f"{base}-{i}", i + 1
-    taken.add(name)
-    return name
+def unique_labels(labels: list[str]) -> list[str]:
+    """Labels made distinct (``run``, ``run-2``) so the same folder twice still gets two report columns."""
+    out: list[str] = []
+    for label in labels:
+        name, i = label, 2
+        while name in out:
+            name, i = f"{label}-{i}", i + 1
+        out.append(name)
+    return out
+
+
+def folder_name(label: str) -> str:
+    """A label as one folder name (stage labels hold slashes)."""
+    return re.sub(r"[^\w.-]+", "__", label).strip("_") or "run"
 
 
 def _settings(cfg: DictConfig, names: list[str], source: ModelSource, style: str) -> dict[str, Any]:
@@ -145,7 +151,7 @@ def evaluate(cfg: DictConfig) -> None:
     from honeybee.generation.task import sampling_from
 
     names = check_evaluate_config(cfg)
-    specs = list(cfg.runs or []) or [None]
+    specs = ([cfg.runs] if isinstance(cfg.runs, str) else list(cfg.runs or [])) or [None]
     model_cfg = cfg.get("model")
     base_cfg = model_cfg or _base_of_others(cfg, specs)
     sources = [
@@ -155,30 +161,32 @@ def evaluate(cfg: DictConfig) -> None:
         for s in specs
     ]
     tasks = {n: EvalTask.create(n, cfg.eval_task[n]) for n in names}
-    data = [{n: task_records(tasks[n], n, src, cfg) for n in names} for src in sources]
+    # The base model has no split of its own: it is scored on the split of the runs it is compared with.
+    shared = next((s.run_dir for s in sources if s.run_dir is not None), None)
+    data = [{n: task_records(tasks[n], n, src.run_dir or shared, cfg) for n in names} for src in sources]
     for t in tasks.values():
         t.prepare()
 
     from honeybee.generation.generator import Generator
 
-    out, taken = Path(str(cfg.paths.output_dir)), set()
+    out = Path(str(cfg.paths.output_dir))
     per_run, stages = {}, []
     use_wandb = "wandb" in (cfg.get("logger") or {})
-    for src, recs in zip(sources, data):
+    for src, recs, label in zip(sources, data, unique_labels([s.label for s in sources])):
         gen = Generator.load(src, cfg.get("prompt_style"), str(cfg.device), int(cfg.batch_size))
         results, counts, predictions = {}, {}, {}
         for n, (records, count) in recs.items():
-            log.info("%s: task %s on %d records from %s", src.label, n, len(records), count["data"])
+            log.info("%s: task %s on %d records from %s", label, n, len(records), count["data"])
             rows = tasks[n].run(gen, records, sampling_from(cfg))
             results[n], counts[n], predictions[n] = tasks[n].metrics(rows), count, rows
-        folder = out / _folder_name(src.label, taken)
+        folder = out / folder_name(label)
         write_run_report(
-            folder, src.label, results, counts, _settings(cfg, names, src, gen.style.name), predictions
+            folder, label, results, counts, _settings(cfg, names, src, gen.style.name), predictions
         )
         log.info("report: %s", folder / "report.md")
         if use_wandb:
-            log_wandb(cfg.logger.wandb, str(cfg.experiment_name), src.label, folder)
-        per_run[src.label] = results
+            log_wandb(cfg.logger.wandb, str(cfg.experiment_name), label, folder)
+        per_run[label] = results
         stages.append(src.stage if src.export is not None else 0)
         del gen
         gc.collect()

@@ -361,7 +361,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_batch_size: int = 16,
-    batch_wait_ms: float = 10.0,
+    batch_wait_ms: float = 50.0,
 ) -> None:
     """Run the server until interrupted (Ctrl-C / SIGTERM shut it down cleanly)."""
     import uvicorn

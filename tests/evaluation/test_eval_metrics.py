@@ -158,6 +158,13 @@ def test_balanced_subset_and_unknown_task():
         EvalTask.create("nope", {})
 
 
+def test_run_labels_and_folders():
+    from honeybee.evaluation.task import folder_name, unique_labels
+
+    assert unique_labels(["a", "exp/m/stage1", "a", "a"]) == ["a", "exp/m/stage1", "a-2", "a-3"]
+    assert folder_name("exp/m/stage1") == "exp__m__stage1" and folder_name("run-2") == "run-2"
+
+
 def test_reports_hold_the_numbers(tmp_path):
     results = {
         "darwin_fair": {"band_gap.mae": 0.31, "band_gap.r2": None, "n": 5},

@@ -168,6 +168,10 @@ def test_runs_side_by_side_with_stage_curves(tiny_run_dir, tmp_path):
     for name in ("compare_perplexity.png", "stages_perplexity.png"):
         assert (r.run_dir / "comparison" / "plots" / name).stat().st_size > 1000
     assert "| perplexity | loss |" in (r.run_dir / "comparison" / "report.md").read_text()
+    base = json.loads((r.run_dir / "tiny_llama" / "results.json").read_text())
+    assert base["counts"]["perplexity"]["data"] == str(
+        logs / "exp" / "tiny_llama" / "stage1" / "splits" / "test.jsonl"
+    )
     assert {p.name for p in r.run_dir.iterdir() if (p / "results.json").is_file()} == {
         "tiny_llama",
         "exp__tiny_llama__stage1",

@@ -108,3 +108,16 @@ def test_extra_train_files_join_only_the_train_split(stage_tree, train_run, tmp_
     assert splits["train"].count("Curated Q") == 5 and "Curated" not in splits["val"] + splits["test"]
     files = _manifest(r)["data"]["files"]
     assert any(f["path"] == str(extra) and len(f["sha256"]) == 64 for f in files)
+
+
+def test_task_score_as_stage_score(train_run):
+    """S_val by generation: the callback logs val/task_score, the best checkpoint and manifest follow it."""
+    r = train_run([*QUICK, "score.metric=val/task_score", "score.mode=max", "score.max_records=12",
+                   "score.max_new_tokens=4", "trainer.log_every_n_steps=1"])
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = _manifest(r)
+    assert m["score"]["metric"] == "val/task_score" and m["score"]["mode"] == "max"
+    assert 0.0 <= m["score"]["best"] <= 1.0 and "val/task_score" in m["metrics"]
+    assert (r.run_dir / "checkpoints" / "best.ckpt").is_file()
+    summary = json.loads((r.run_dir / "summary.json").read_text())
+    assert summary["best_checkpoint"].endswith("best.ckpt")
