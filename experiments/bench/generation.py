@@ -48,8 +48,12 @@ def prompts_for(gen: Generator, n: int) -> list[str]:
     return [gen.prompt(r.instruction, r.input) for r in test[:n]]
 
 
+ANSWERS: dict[str, list[str]] = {}  # mode -> greedy answers, to check that batching changes no answer
+
+
 def one_at_a_time(gen: Generator, prompts: list[str], budget: int) -> int:
     tok, tokens = gen.tokenizer, 0
+    answers = ANSWERS.setdefault("one at a time", [])
     with torch.inference_mode():
         for p in prompts:
             enc = tok(p, return_tensors="pt")
@@ -64,13 +68,20 @@ def one_at_a_time(gen: Generator, prompts: list[str], budget: int) -> int:
                 pad_token_id=tok.pad_token_id,
             )
             tokens += out.shape[1] - enc["input_ids"].shape[1]
+            answers.append(tok.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True))
     return tokens
 
 
-def engine(gen: Generator, prompts: list[str], budget: int, batch_size: int) -> int:
+def engine(
+    gen: Generator, prompts: list[str], budget: int, batch_size: int, share_prefix: bool = True
+) -> int:
     outs = gen.complete(
-        [Request(p, budget) for p in prompts], Sampling(ignore_eos=True), batch_size=batch_size
+        [Request(p, budget) for p in prompts],
+        Sampling(ignore_eos=True),
+        batch_size=batch_size,
+        share_prefix=share_prefix,
     )
+    ANSWERS[f"batch {batch_size}{'' if share_prefix else ' plain'}"] = [o.text for o in outs]
     return sum(o.completion_tokens for o in outs)
 
 
@@ -167,6 +178,13 @@ def main() -> None:
     ]
     for bs in (4, 16):
         rows.append((f"engine, batch {bs}, {len(prompts)} prompts", *timed(engine, gen, prompts, budget, bs)))
+    rows.insert(
+        -1,
+        (
+            f"engine, batch 16, {len(prompts)} prompts, no prefix sharing",
+            *timed(engine, gen, prompts, budget, 16, False),
+        ),
+    )
     with tempfile.TemporaryDirectory() as tmp, Server(args.threads, 16, tmp) as srv:
         via_server(srv, prompts[:2], 2)  # warm-up: the clients' connection pool and the server's first batch
         rows.append(
@@ -184,6 +202,10 @@ def main() -> None:
     for name, tokens, secs in rows:
         print(f"| {name} | {tokens} | {secs:.1f} | {tokens / secs:.1f} | {tokens / secs / base:.2f}x |")
     (_, t16, s16), (_, ts, ss) = rows[-2], rows[-1]
+    ref = ANSWERS["one at a time"]
+    for mode in ("batch 16", "batch 16 plain"):
+        same = sum(a == b for a, b in zip(ref, ANSWERS[mode]))
+        print(f"{mode}: {same}/{len(ref)} greedy answers identical to one at a time")
     print(f"\nserver vs in-process batch 16 (same prompts): {ts / ss / (t16 / s16):.2f}x")
 
 

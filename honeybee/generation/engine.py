@@ -124,6 +124,52 @@ def _finish(ids: list[int], eos: set[int], pad_id: int | None, req: Request, tok
     return Completion(text, 0, len(ids), reason)
 
 
+# Shorter shared prefixes are not worth a separate forward pass and a cache copy.
+MIN_SHARED_PREFIX = 8
+
+
+def _prefix_layout(
+    model: Any, tokenizer: Any, prompts: list[str], device: Any
+) -> tuple[dict[str, torch.Tensor] | None, Any]:
+    """Lay a batch out as ``[shared prefix][padding][rest of prompt]`` with the prefix's KV cache precomputed.
+
+    The prefix goes through the model once (batch 1) and its cache is repeated for every row. The padding
+    sits between prefix and suffix and is masked out; generate derives position ids from the attention mask
+    (cumulative sum), so every token keeps the position it has in its unpadded prompt and attends to the same
+    tokens: the answers equal the plain left-padded path's up to float rounding.
+
+    Returns:
+        ``(inputs, cache)`` for ``model.generate``, or ``(None, None)`` when the prompts share fewer than
+        ``MIN_SHARED_PREFIX`` tokens or the model has no dynamic cache.
+    """
+    from transformers import DynamicCache
+
+    ids = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
+    shared = 0
+    # Keep at least one token of each prompt outside the prefix: generate needs an uncached input token.
+    limit = min(len(x) for x in ids) - 1
+    while shared < limit and all(x[shared] == ids[0][shared] for x in ids):
+        shared += 1
+    if shared < MIN_SHARED_PREFIX:
+        return None, None
+    rest = max(len(x) - shared for x in ids)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rows, masks = [], []
+    for x in ids:
+        gap = rest - (len(x) - shared)
+        rows.append(x[:shared] + [pad] * gap + x[shared:])
+        masks.append([1] * shared + [0] * gap + [1] * (len(x) - shared))
+    cache = DynamicCache(config=model.config)
+    prefix = torch.tensor([ids[0][:shared]], device=device)
+    model(input_ids=prefix, past_key_values=cache, use_cache=True)
+    cache.batch_repeat_interleave(len(prompts))
+    inputs = {
+        "input_ids": torch.tensor(rows, device=device),
+        "attention_mask": torch.tensor(masks, device=device),
+    }
+    return inputs, cache
+
+
 @torch.inference_mode()
 def generate(
     model: Any,
@@ -132,12 +178,17 @@ def generate(
     sampling: Sampling = Sampling(),
     batch_size: int = 16,
     progress: bool = False,
+    share_prefix: bool = True,
 ) -> list[Completion]:
     """Complete ``requests`` in batches of ``batch_size``; results come back in the requests' order.
 
     Prompts are tokenized exactly as in training (``add_special_tokens=True``) and left-padded so every row's
     last prompt token sits at the same position and the KV cache is reused step to step. Prompts are sorted by
     length first so a batch holds similar lengths (less padding).
+
+    With ``share_prefix`` a batch whose prompts start with the same tokens (a prompt style's preamble is
+    about half of a short prompt) computes that prefix's KV cache once and copies it to every row; see
+    ``_prefix_layout``. The answers are those of the plain path (same positions, same visible tokens).
     """
     from tqdm.auto import tqdm
 
@@ -156,15 +207,20 @@ def generate(
         for s in range(0, len(order), batch_size):
             idx = order[s : s + batch_size]
             batch = [requests[i] for i in idx]
-            enc = tokenizer(
-                [r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=True
-            )
-            enc = {k: v.to(device) for k, v in enc.items()}
+            enc, cache = None, None
+            if share_prefix and len(batch) > 1:
+                enc, cache = _prefix_layout(model, tokenizer, [r.prompt for r in batch], device)
+            if enc is None:
+                enc = tokenizer(
+                    [r.prompt for r in batch], return_tensors="pt", padding=True, add_special_tokens=True
+                )
+                enc = {k: v.to(device) for k, v in enc.items()}
             width = enc["input_ids"].shape[1]
             budgets = [r.max_new_tokens for r in batch]
             stops = RowStops(tokenizer, width, [r.stop for r in batch], budgets)
             gen = model.generate(
                 **enc,
+                past_key_values=cache,
                 max_new_tokens=max(budgets),
                 min_new_tokens=max(budgets) if sampling.ignore_eos else None,
                 pad_token_id=tokenizer.pad_token_id,

@@ -63,6 +63,7 @@ class Generator:
         sampling: Sampling | None = None,
         batch_size: int | None = None,
         progress: bool = False,
+        share_prefix: bool = True,
     ) -> list[Completion]:
         return generate(
             self.model,
@@ -71,6 +72,7 @@ class Generator:
             sampling or Sampling(),
             batch_size or self.batch_size,
             progress,
+            share_prefix,
         )
 
     def answer(

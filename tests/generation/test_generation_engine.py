@@ -77,3 +77,43 @@ def test_eos_ids_include_generation_config(tiny):
         assert eos_ids(model, tok) == sorted({tok.eos_token_id, 5})
     finally:
         model.generation_config.eos_token_id = tok.eos_token_id
+
+
+PREAMBLE = "Below is an instruction that describes a task. Write a response that completes the request.\n\n"
+
+
+def test_shared_prefix_gives_the_plain_answers(tiny, monkeypatch):
+    from honeybee.generation import engine
+
+    model, tok = tiny
+    reqs = [Request(PREAMBLE + p, 10) for p in PROMPTS]
+    original, calls = engine._prefix_layout, []
+
+    def counted(*args):
+        inputs, cache = original(*args)
+        calls.append(cache is not None)
+        return inputs, cache
+
+    monkeypatch.setattr(engine, "_prefix_layout", counted)
+    shared = generate(model, tok, reqs, batch_size=6)
+    plain = generate(model, tok, reqs, batch_size=6, share_prefix=False)
+    single = [generate(model, tok, [r], batch_size=1)[0] for r in reqs]
+    assert calls == [True]  # the shared-prefix path really ran, once
+    assert [c.text for c in shared] == [c.text for c in plain] == [c.text for c in single]
+    assert [c.prompt_tokens for c in shared] == [c.prompt_tokens for c in plain]
+
+
+def test_prefix_layout_keeps_positions_and_skips_short_prefixes(tiny):
+    from honeybee.generation.engine import MIN_SHARED_PREFIX, _prefix_layout
+
+    model, tok = tiny
+    prompts = [PREAMBLE + "Is copper a metal?", PREAMBLE + "crystal"]
+    enc, cache = _prefix_layout(model, tok, prompts, "cpu")
+    ids = [tok(p)["input_ids"] for p in prompts]
+    shared = cache.get_seq_length()
+    assert shared >= MIN_SHARED_PREFIX and ids[0][:shared] == ids[1][:shared]
+    for row, x in enumerate(ids):
+        mask = enc["attention_mask"][row]
+        # the visible tokens, in order, are exactly the row's prompt: same positions as unpadded
+        assert enc["input_ids"][row][mask.bool()].tolist() == x
+    assert _prefix_layout(model, tok, ["Is copper a metal?", "crystal"], "cpu") == (None, None)
