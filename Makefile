@@ -36,6 +36,7 @@ bench: install  ## the benchmarks in experiments/bench (each prints its side-by-
 	$(BIN)/python experiments/bench/train_overhead.py --threads 1
 	$(BIN)/python experiments/bench/data_pipeline.py
 	$(BIN)/python experiments/bench/generation.py
+	$(BIN)/python experiments/bench/scaling.py
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache

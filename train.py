@@ -14,5 +14,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
-    precheck("train")
+    precheck("train", name_sweeps=True)
     main()

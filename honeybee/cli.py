@@ -71,7 +71,8 @@ def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR
         key, _, value = ov.lstrip("+~").partition("=")
         if key.startswith("hydra"):
             continue
-        options = _group_options(conf_dir, key)
+        # `backend@verifier=x` picks an option of group `backend` placed at `verifier`
+        options = _group_options(conf_dir, key.split("@")[0])
         if options is None or value in ("null", ""):
             continue
         for opt in _split_sweep(value) if multirun else [value.strip("'\"")]:
@@ -109,12 +110,20 @@ def stage_overrides(cfg: Any) -> list[str]:
     return [str(o) for o in (raw.get(str(cfg.stage.index)) or [])]
 
 
-def precheck(config_name: str) -> None:
+def precheck(config_name: str, name_sweeps: bool = False) -> None:
     """Validate ``sys.argv`` overrides before Hydra starts; exit with one line on a problem.
 
     Also prepends the chosen stage's ``stage_overrides`` so that explicit command-line overrides still win.
+    With ``name_sweeps``, a multirun passes the keys it varies to every job as ``sweep_keys`` (jobs cannot see
+    the original command line; their run names and W&B tags are built from these keys).
     """
     sys.argv[1:] = quote_numeric_groups(sys.argv[1:])
+    if name_sweeps and any(a in ("-m", "--multirun") for a in sys.argv[1:]):
+        from honeybee.training.tracking import swept_keys
+
+        keys = swept_keys(sys.argv[1:])
+        if keys and not any(a.startswith("sweep_keys=") for a in sys.argv[1:]):
+            sys.argv.append("sweep_keys=[" + ",".join(f"'{k}'" for k in keys) + "]")
     if any(a.startswith("--") and a not in ("--multirun",) for a in sys.argv[1:]):
         return
     problem, cfg = check_overrides(sys.argv[1:], config_name)
@@ -132,17 +141,48 @@ def precheck(config_name: str) -> None:
 def run_task(task: Callable[[Any], Any], cfg: Any) -> Any:
     """Run a task function; a HoneybeeError becomes one line and exit code 2.
 
-    In a multirun the failed job logs its error and returns NaN, so the other jobs of the sweep still run.
+    In a multirun a failed job (any exception) logs its error and returns NaN, so the other jobs of the sweep
+    still run. A W&B run the task opened is always finished, so the next job in this process gets its own run.
     """
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    failed = True
     try:
-        return task(cfg)
+        result = task(cfg)
+        failed = False
     except HoneybeeError as e:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
-        from hydra.core.hydra_config import HydraConfig
-        from hydra.types import RunMode
+        if not multirun:
+            fail(str(e))
+        log.error("job failed: %s", e)
+        result = math.nan
+    except Exception:
+        if not multirun or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        log.exception("job failed")
+        result = math.nan
+    finally:
+        _finish_wandb(failed)
+    if multirun and isinstance(result, float) and math.isnan(result):
+        direction = HydraConfig.get().sweeper.get("direction")
+        return failed_value(direction) if direction else result
+    return result
 
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            log.error("job failed: %s", e)
-            return math.nan
-        fail(str(e))
+
+def failed_value(direction: Any) -> float:
+    """What a failed (or score-less) job reports to an optimising sweeper: the worst possible value.
+
+    Optuna refuses NaN by aborting the whole study, so a failed trial is reported as -inf when maximising and
+    +inf when minimising; the study goes on and never picks it.
+    """
+    d = direction if isinstance(direction, str) else list(direction)[0]  # multi-objective: a list
+    return -math.inf if str(d).lower().startswith("max") else math.inf
+
+
+def _finish_wandb(failed: bool) -> None:
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish(exit_code=1 if failed else 0)

@@ -7,7 +7,8 @@ from typing import Any
 
 from honeybee.utils.errors import ConfigError
 
-PRECISIONS = {"32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true", "transformer-engine"}
+PRECISIONS = {"auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true",
+              "transformer-engine"}
 STRATEGIES = {"auto", "ddp", "deepspeed"}
 
 
@@ -56,8 +57,36 @@ def train_config_problems(cfg: Any) -> list[str]:
     if cfg.model.source not in ("hub", "gguf_package", "tiny"):
         p.append(f"model.source={cfg.model.source!r} is not one of: hub, gguf_package, tiny")
     ck = cfg.get("ckpt_path")
-    if ck not in (None, "last") and not Path(str(ck)).is_file():
+    if ck not in (None, "last") and not Path(str(ck)).exists():  # a DeepSpeed checkpoint is a folder
         p.append(f"ckpt_path={ck}: no such checkpoint file")
+    p += quantization_problems(cfg)
+    return p
+
+
+def quantization_problems(cfg: Any) -> list[str]:
+    """QLoRA (``model.quantization=4bit``): a LoRA adapter on a frozen bitsandbytes 4-bit base, GPU only."""
+    quant = cfg.model.get("quantization")
+    if quant in (None, "none"):
+        return []
+    if quant != "4bit":
+        return [f"model.quantization={quant!r} is not one of: null, 4bit"]
+    p = []
+    strategy = cfg.strategy
+    if strategy.name == "deepspeed" and int(strategy.get("stage", 0)) == 3:
+        p.append("model.quantization=4bit (QLoRA) cannot run under DeepSpeed ZeRO-3 (strategy=deepspeed_stage3*): "
+                 "ZeRO-3 shards parameters and cannot partition bitsandbytes 4-bit weights; use "
+                 "strategy=deepspeed_stage2 or strategy=ddp")
+    if not cfg.lora.enabled:
+        p.append("model.quantization=4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; lora=none cannot")
+    from honeybee.training.strategies import wants_cpu
+
+    if wants_cpu(cfg.trainer.get("accelerator")):
+        p.append("model.quantization=4bit (QLoRA) needs a CUDA GPU (bitsandbytes 4-bit kernels); "
+                 f"trainer.accelerator={cfg.trainer.get('accelerator')} runs on CPU")
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        p.append("model.quantization=4bit (QLoRA) needs bitsandbytes: pip install bitsandbytes")
     return p
 
 

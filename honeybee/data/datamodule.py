@@ -324,6 +324,28 @@ class ResumableBatchSampler(torch.utils.data.BatchSampler):
     def __init__(self, sampler: Sampler[int], batch_size: int, drop_last: bool = False) -> None:
         super().__init__(sampler, batch_size, drop_last)
         self.skip = 0
+        self.num_replicas, self.rank = 1, 0
+
+    def shard(self, rank: int, num_replicas: int) -> None:
+        """Serve only every ``num_replicas``-th batch, starting at ``rank`` (data parallel).
+
+        Sharding whole batches of the single-process order means N processes see, per optimizer step, exactly
+        the batches one process sees with N-fold gradient accumulation (and keeps length grouping/packing
+        intact). The batch list is padded by wrapping around, so every rank runs the same number of steps:
+        a rank with one batch fewer would leave the others waiting in a collective (ZeRO-3 forwards, DDP).
+        """
+        self.rank, self.num_replicas = int(rank), max(1, int(num_replicas))
+
+    def _sharded(self) -> Iterator[list[int]]:
+        if self.num_replicas == 1:
+            return super().__iter__()
+        batches = list(super().__iter__())
+        n = -(-len(batches) // self.num_replicas) * self.num_replicas
+        batches += batches[: n - len(batches)]
+        return iter(batches[self.rank :: self.num_replicas])
+
+    def __len__(self) -> int:
+        return (super().__len__() + self.num_replicas - 1) // self.num_replicas
 
     def set_epoch(self, epoch: int) -> None:
         if hasattr(self.sampler, "set_epoch"):
@@ -331,7 +353,7 @@ class ResumableBatchSampler(torch.utils.data.BatchSampler):
 
     def __iter__(self) -> Iterator[list[int]]:
         skip, self.skip = self.skip, 0
-        for i, batch in enumerate(super().__iter__()):
+        for i, batch in enumerate(self._sharded()):
             if i >= skip:
                 yield batch
 
@@ -444,11 +466,16 @@ class InstructionDataModule(L.LightningDataModule):
             )
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        return make_loader(
+        loader = make_loader(
             self.tokenized[name], self.batching, int(self.cfg.batch_size), self.tokenizer.pad_token_id,
             int(self.cfg.max_seq_len), self.seed, shuffle, self.cfg.get("pad_to_multiple_of"),
             int(self.cfg.get("num_workers", 0)), progress=self._batches_done if shuffle else None,
         )
+        # Data parallel: the loaders shard themselves (trainer.use_distributed_sampler=false); see
+        # ResumableBatchSampler.shard.
+        if self.trainer is not None and self.trainer.world_size > 1:
+            loader.batch_sampler.shard(self.trainer.global_rank, self.trainer.world_size)
+        return loader
 
     def _batches_done(self) -> int:
         """Training batches finished in the current epoch (read when Lightning saves a checkpoint)."""

@@ -111,10 +111,24 @@ def load_model(cfg: Any, path: str | None = None) -> Any:
     kwargs: dict[str, Any] = {"dtype": dtype, "trust_remote_code": bool(cfg.get("trust_remote_code", False))}
     if cfg.get("attn_implementation"):
         kwargs["attn_implementation"] = cfg.attn_implementation
+    if cfg.get("quantization") == "4bit":  # QLoRA; config validation has checked GPU, bitsandbytes, no ZeRO-3
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+        # Each DDP / ZeRO-2 process quantizes its own copy straight onto its GPU (4-bit weights cannot move later).
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
         raise ConfigError(f"cannot load model {path!r}: {str(e).splitlines()[0]}") from None
     if getattr(model, "hf_quantizer", None) is not None and "gguf" in type(model.hf_quantizer).__name__.lower():
         _detach_gguf_quantizer(model)
+    if cfg.get("quantization") == "4bit":
+        from peft import prepare_model_for_kbit_training
+
+        # fp32 norms/head and input grads for the frozen 4-bit base (gradient checkpointing is the hardware knob).
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     return model

@@ -15,10 +15,29 @@ class TrainingStats(L.Callback):
     strategies (padding, length grouping, packing).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, warmup_batches: int = 2) -> None:
         self._tokens = 0
         self._t0: float | None = None
         self.total_tokens = 0
+        # Run totals after the first ``warmup_batches`` (allocator, autotuning and lazy init skew the first ones).
+        self.warmup_batches = int(warmup_batches)
+        self._seen = 0
+        self._steady_tokens = 0
+        self._steady_t0: float | None = None
+        self._steady_t1: float | None = None
+
+    def summary(self, world_size: int = 1) -> dict[str, Any]:
+        """Steady-state throughput of this run (all ranks: this rank's figure x ``world_size``) and peak memory."""
+        import torch
+
+        dt = (self._steady_t1 or 0.0) - (self._steady_t0 or 0.0)
+        per_rank = self._steady_tokens / dt if dt > 0 else None
+        out: dict[str, Any] = {"tokens": self.total_tokens * world_size, "steady_seconds": round(dt, 3),
+                               "tokens_per_s": per_rank * world_size if per_rank else None,
+                               "world_size": world_size}
+        if torch.cuda.is_available():
+            out["peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        return out
 
     def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
         if self._t0 is None:
@@ -30,6 +49,13 @@ class TrainingStats(L.Callback):
         n = int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
         self._tokens += n
         self.total_tokens += n
+        self._seen += 1
+        now = time.perf_counter()
+        if self._seen == self.warmup_batches:
+            self._steady_t0 = now
+        elif self._seen > self.warmup_batches:
+            self._steady_tokens += n
+            self._steady_t1 = now
         dt = time.perf_counter() - (self._t0 or time.perf_counter())
         if dt > 0:
             pl_module.log("tok/s", self._tokens / dt, prog_bar=True, on_step=True, on_epoch=False, batch_size=1)
@@ -77,8 +103,11 @@ class ValTaskScore(L.Callback):
         if trainer.sanity_checking:
             return
         from honeybee.evaluation.heldout import task_score
+        from honeybee.training.strategies import zero3_generation
 
         dm = trainer.datamodule
-        score = task_score(pl_module.model, dm.tokenizer, dm.style, dm.splits["val"], self.max_records,
-                           self.max_new_tokens)
+        # Every rank generates (the same records): under ZeRO-3 each forward gathers shards from all ranks.
+        with zero3_generation(trainer):
+            score = task_score(pl_module.model, dm.tokenizer, dm.style, dm.splits["val"], self.max_records,
+                               self.max_new_tokens)
         pl_module.log("val/task_score", score, prog_bar=True, sync_dist=True)

@@ -8,7 +8,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from honeybee.config.validate import validate_train_config
 from honeybee.utils.errors import ConfigError
@@ -56,7 +56,7 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     if ck != "last":
         return ck
     last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if not last.is_file():
+    if not last.exists():  # a file, or a folder under DeepSpeed
         raise ConfigError(
             f"ckpt_path=last: no {last}; rerun with the same experiment_name/model/stage (or "
             "hydra.run.dir=<the earlier run folder>), or give ckpt_path=<file.ckpt>"
@@ -117,6 +117,24 @@ def restore_best(module: Any, trainer: Any) -> str | None:
     return best
 
 
+def best_trainable_state(module: Any, trainer: Any) -> tuple[dict[str, Any] | None, str | None]:
+    """The weights to export: ``(consolidated trainable tensors on global rank 0 (None elsewhere), best ckpt)``.
+
+    A DeepSpeed checkpoint is a folder of shards; rank 0 consolidates it from the files. Otherwise the best
+    checkpoint (if any) is loaded into ``module`` on every rank and the live weights are gathered, which under
+    ZeRO-3 is a collective every rank must join (so this runs on all ranks).
+    """
+    from honeybee.training.strategies import gathered_trainable_state, read_zero_checkpoint
+
+    best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks
+                 if getattr(cb, "monitor", None) and cb.best_model_path), None)
+    if best and Path(best).is_dir():
+        state = read_zero_checkpoint(best) if trainer.is_global_zero else None
+        trainer.strategy.barrier()
+        return state, best
+    return gathered_trainable_state(module, trainer), restore_best(module, trainer)
+
+
 def train(cfg: DictConfig) -> float:
     """Finetune ``cfg.model`` on ``cfg.data`` for stage ``cfg.stage.index`` and export the result.
 
@@ -132,6 +150,14 @@ def train(cfg: DictConfig) -> float:
     from honeybee.training.hardware import apply_hardware
 
     hw_plan = apply_hardware(cfg)
+    from honeybee.training.tracking import apply_sweep_naming
+
+    sweep_info = apply_sweep_naming(cfg)
+    from honeybee.training.precision import resolve_precision
+
+    precision, precision_info = resolve_precision(cfg.trainer.precision, cfg.trainer.get("accelerator", "auto"))
+    with open_dict(cfg):
+        cfg.trainer.precision = precision
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     ckpt_path = resolve_ckpt_path(cfg)
     check_not_finished(cfg, ckpt_path)
@@ -169,7 +195,7 @@ def train(cfg: DictConfig) -> float:
         log.info("stage %s starts from %s (mode=%s)", cfg.stage.index, parent, cfg.stage.mode)
     run_info = {"git": git_commit(), "versions": versions(), "model_path": model_path,
                 "parameters": {"trainable": trainable, "total": total}, "choices": hydra_choices(),
-                "hardware": hw_plan}
+                "hardware": hw_plan, "sweep": sweep_info, "precision": precision_info}
     atomic_write_json(out / "run_info.json", run_info)
 
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
@@ -182,9 +208,10 @@ def train(cfg: DictConfig) -> float:
         callbacks.append(ValTaskScore(int(cfg.score.max_records), int(cfg.score.max_new_tokens)))
     loggers = instantiate_loggers(cfg)
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                          strategy=build_strategy(cfg.strategy))
-    for lg in loggers:
-        lg.log_hyperparams(resolved)
+                          strategy=build_strategy(cfg.strategy, cfg.trainer.get("accelerator"), cfg.data.batch_size))
+    from honeybee.training import tracking
+
+    tracking.log_hyperparams(loggers, cfg, resolved, hw_plan, sweep_info["sweep"])
 
     check = cfg.get("heldout_check") or {}
     do_check = bool(check.get("enabled")) and bool(splits["test"]) and not trainer.fast_dev_run and ckpt_path is None
@@ -197,7 +224,7 @@ def train(cfg: DictConfig) -> float:
 
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    best_ckpt = restore_best(module, trainer)
+    state, best_ckpt = best_trainable_state(module, trainer)
     best_score = next((float(cb.best_model_score) for cb in trainer.checkpoint_callbacks
                        if getattr(cb, "monitor", None) == cfg.score.metric and cb.best_model_score is not None),
                       metrics.get(str(cfg.score.metric)))
@@ -214,16 +241,30 @@ def train(cfg: DictConfig) -> float:
             "data": {"name": cfg.data.name, "path": cfg.data.get("path"), "counts": {k: len(v) for k, v in splits.items()}},
             "git": run_info["git"],
         }
-        export_model(module.model, tokenizer, out / ("adapter" if cfg.lora.enabled else "model"), meta)
+        export_model(module.model, tokenizer, out / ("adapter" if cfg.lora.enabled else "model"), meta, state)
         summary: dict[str, Any] = {"metrics": metrics, "best_checkpoint": best_ckpt, "global_step": trainer.global_step,
                                    "data": {k: v.as_dict() for k, v in dm.stats.items()}}
+        from honeybee.training.callbacks import TrainingStats
+
+        stats = next((cb for cb in trainer.callbacks if isinstance(cb, TrainingStats)), None)
+        if stats is not None:
+            summary["throughput"] = stats.summary(trainer.world_size)
+        tracking.log_best(loggers, best_score, str(cfg.score.metric))
         if do_check:
             from honeybee.evaluation.heldout import comparison_rows
+            from honeybee.training.strategies import zero_stage
 
-            after = heldout_check(module.model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
+            # Under ZeRO-3 rank 0 holds only shards: check a plain copy of the model carrying the exported weights.
+            eval_model = module.model
+            if zero_stage(trainer.strategy) == 3:
+                eval_model = attach_parent(load_model(cfg.model, model_path), parent, str(cfg.stage.mode), cfg.lora) \
+                    if parent else apply_lora(load_model(cfg.model, model_path), cfg.lora)
+            eval_model.load_state_dict(state, strict=False)
+            after = heldout_check(eval_model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
             summary["heldout"] = {"before": before, "after": after}
-            print_table(f"held-out test split ({len(splits['test'])} records)", comparison_rows(before, after),
-                        ("metric", "before", "after"))
+            rows = comparison_rows(before, after)
+            print_table(f"held-out test split ({len(splits['test'])} records)", rows, ("metric", "before", "after"))
+            tracking.log_final_eval(loggers, rows, tracking.heldout_plot(rows, out / "plots" / "heldout.png"))
             for lg in loggers:
                 lg.log_metrics({"test/loss_before": before["loss"], "test/loss_after": after["loss"]},
                                step=trainer.global_step)
