@@ -24,10 +24,12 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
+from honeybee.generation.launch import served
+
 ROOT = Path(__file__).resolve().parents[1]
+SERVED = "smollm2"  # the model name the roles ask the server for (curate_experiment=smollm2_local)
 
 
 def run(cmd: list[str], env: dict[str, str]) -> float:
@@ -36,18 +38,6 @@ def run(cmd: list[str], env: dict[str, str]) -> float:
     if subprocess.run(cmd, check=False, cwd=ROOT, env=env).returncode != 0:
         raise SystemExit(f"step failed: {' '.join(cmd[1:])}")
     return time.monotonic() - t
-
-
-def wait_for(url: str, proc: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2).read()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"the server at {url} did not start") from None
-            time.sleep(1)
 
 
 def main() -> int:
@@ -69,7 +59,8 @@ def main() -> int:
     args = ap.parse_args()
 
     exp, py = args.experiment_name, sys.executable
-    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+    threads = {"OMP_NUM_THREADS": str(args.threads)}
+    env = {**os.environ, **threads}
     cur_dir, out_dir = Path(args.curation_dir) / exp, Path(args.log_dir) / exp
     if args.fresh:
         shutil.rmtree(cur_dir, ignore_errors=True)
@@ -101,32 +92,18 @@ def main() -> int:
         "overwrite=true",
     ]
 
-    server_log = out_dir / "server.log"
-    server_log.parent.mkdir(parents=True, exist_ok=True)
+    server = [
+        "model=smollm2_135m",
+        f"served_model_name={SERVED}",
+        "prompt_style=chat",
+        "server.max_batch_size=8",
+        f"hydra.run.dir={out_dir}/server",
+    ]
     t0 = time.monotonic()
-    with open(server_log, "w") as log:
-        server = subprocess.Popen(
-            [
-                py,
-                "generate.py",
-                "model=smollm2_135m",
-                "serve=true",
-                f"port={args.port}",
-                "served_model_name=smollm2",
-                "prompt_style=chat",
-                "server.max_batch_size=8",
-                f"hydra.run.dir={server_log.parent}/server",
-            ],
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
     times: dict[str, float] = {}
-    try:
-        wait_for(url, server, 600)
+    rows = []
+    with served(server, out_dir / "server.log", port=args.port, env=threads, timeout_s=600):
         times["server start"] = time.monotonic() - t0
-        rows = []
         for k in (1, 2):
             extra = [f"feedback.stage={out_dir}/smollm2_135m/stage1"] if k == 2 else []
             times[f"round {k} curation"] = run(curate + [f"round={k}", *extra], env)
@@ -139,12 +116,6 @@ def main() -> int:
             times[f"stage {k} training"] = run(
                 train + [f"stage={k}", f"stage.extra_train_files={files}"], env
             )
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
     total = time.monotonic() - t0
 
     print(

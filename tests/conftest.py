@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from honeybee.generation.launch import served
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HONEYBEE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 MATSCI_INSTRUCT = SHARED_DATA / "matsci_instruct" / "train_instruction_from_chatgpt.json"
@@ -19,7 +21,9 @@ TINY = ["model=tiny_llama", "heldout_check.enabled=false", "callbacks.progress_b
 
 
 def needs_shared(path: Path):
-    return pytest.mark.skipif(not path.exists(), reason=f"real data not found at {path} (../shared/data is absent)")
+    return pytest.mark.skipif(
+        not path.exists(), reason=f"real data not found at {path} (../shared/data is absent)"
+    )
 
 
 @dataclass
@@ -35,7 +39,9 @@ class Run:
         return lines[-1] if lines else ""
 
 
-def run_script(script: str, args: list[str], run_dir: Path, timeout: int = 600, env: dict | None = None) -> Run:
+def run_script(
+    script: str, args: list[str], run_dir: Path, timeout: int = 600, env: dict | None = None
+) -> Run:
     """Run ``python <script> args... hydra.run.dir=<run_dir>`` from the repo root, as a user would."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR") if full_env.get("HYDRA_FULL_ERROR") == "0" else None
@@ -75,14 +81,6 @@ def tiny_model(tiny_cfg):
     return load_model(tiny_cfg)
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # One torch thread per process: the machines running the suite share few cores, and oversubscribed OpenMP
 # threads make tiny-model generation ~10x slower.
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
@@ -92,7 +90,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 def tiny_run_dir(tmp_path_factory) -> Path:
     """A finished tiny-model run folder (adapter/, splits/, config.yaml), trained once per session."""
     d = tmp_path_factory.mktemp("tiny_run") / "run"
-    r = run_script("train.py", ["model=tiny_llama", "debug=fdr", "heldout_check.enabled=false"], d, env=ONE_THREAD)
+    r = run_script(
+        "train.py", ["model=tiny_llama", "debug=fdr", "heldout_check.enabled=false"], d, env=ONE_THREAD
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return d
 
@@ -100,31 +100,7 @@ def tiny_run_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_server(tiny_run_dir, tmp_path_factory):
     """``python generate.py serve=true`` on the tiny run, on a free port; yields its base URL, always stopped."""
-    import time
-    import urllib.request
-
-    port = free_port()
     log = tmp_path_factory.mktemp("server") / "server.log"
-    cmd = [sys.executable, str(ROOT / "generate.py"), f"adapter={tiny_run_dir}", "serve=true", f"port={port}",
-           "served_model_name=tiny", f"hydra.run.dir={log.parent}"]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD})
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/models", timeout=2).read()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start:\n{log.read_text()[-2000:]}") from None
-                time.sleep(0.5)
+    overrides = [f"adapter={tiny_run_dir}", "served_model_name=tiny", f"hydra.run.dir={log.parent}"]
+    with served(overrides, log, env=ONE_THREAD, timeout_s=120) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -11,19 +11,16 @@ user would, and sends every prompt at once from concurrent `openai` clients, so 
 compared with the in-process engine at batch 16. Target: batch 16 >= 6x one at a time.
 
     python experiments/bench/generation.py [--prompts 16] [--sequential-prompts 4] [--max-new-tokens 128]
-                                           [--threads N]
+                                           [--threads N] [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
+import statistics
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +33,7 @@ from omegaconf import OmegaConf
 from honeybee.data.datamodule import prepare_splits
 from honeybee.generation.engine import Request, Sampling
 from honeybee.generation.generator import Generator
+from honeybee.generation.launch import served
 from honeybee.generation.source import resolve_source
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +51,7 @@ ANSWERS: dict[str, list[str]] = {}  # mode -> greedy answers, to check that batc
 
 def one_at_a_time(gen: Generator, prompts: list[str], budget: int) -> int:
     tok, tokens = gen.tokenizer, 0
-    answers = ANSWERS.setdefault("one at a time", [])
+    answers = ANSWERS["one at a time"] = []
     with torch.inference_mode():
         for p in prompts:
             enc = tok(p, return_tensors="pt")
@@ -85,60 +83,10 @@ def engine(
     return sum(o.completion_tokens for o in outs)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """``python generate.py serve=true`` on the same base model, as a separate process; stopped on exit."""
-
-    def __init__(self, threads: int | None, max_batch_size: int, folder: str) -> None:
-        self.port = free_port()
-        self.cmd = [
-            sys.executable,
-            str(ROOT / "generate.py"),
-            "model=smollm2_135m",
-            "prompt_style=alpaca",
-            "serve=true",
-            f"port={self.port}",
-            "served_model_name=smollm2",
-            "device=cpu",
-            f"server.max_batch_size={max_batch_size}",
-            f"hydra.run.dir={folder}",
-        ]
-        self.env = {**os.environ, **({"OMP_NUM_THREADS": str(threads)} if threads else {})}
-
-    def __enter__(self) -> Server:  # noqa: PYI034 - a plain context manager, never subclassed
-        self.proc = subprocess.Popen(
-            self.cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v1/models", timeout=2).read()
-                return self
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.__exit__()
-                    raise RuntimeError(f"server did not start: {self.proc.stderr.read()[-2000:]}") from None
-                time.sleep(0.5)
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-
-def via_server(srv: Server, prompts: list[str], budget: int) -> int:
+def via_server(url: str, prompts: list[str], budget: int) -> int:
     import openai
 
-    client = openai.OpenAI(
-        base_url=f"http://127.0.0.1:{srv.port}/v1", api_key="none", max_retries=0, timeout=600
-    )
+    client = openai.OpenAI(base_url=url, api_key="none", max_retries=0, timeout=600)
 
     def ask(p: str) -> int:
         r = client.completions.create(
@@ -162,6 +110,9 @@ def main() -> None:
     ap.add_argument("--sequential-prompts", type=int, default=4)
     ap.add_argument("--max-new-tokens", type=int, default=128)
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="every mode runs once per round; medians are reported"
+    )
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -172,41 +123,68 @@ def main() -> None:
     engine(gen, prompts[:2], 4, 2)  # warm-up: first-call allocations and kernel selection
 
     seq = prompts[: args.sequential_prompts]
-    rows = [
-        (f"one at a time (model.generate loop), {len(seq)} prompts", *timed(one_at_a_time, gen, seq, budget)),
-        (f"engine, batch 1, {len(seq)} prompts", *timed(engine, gen, seq, budget, 1)),
+    server = [
+        "model=smollm2_135m",
+        "prompt_style=alpaca",
+        "served_model_name=smollm2",
+        "device=cpu",
+        "server.max_batch_size=16",
     ]
-    for bs in (4, 16):
-        rows.append((f"engine, batch {bs}, {len(prompts)} prompts", *timed(engine, gen, prompts, budget, bs)))
-    rows.insert(
-        -1,
-        (
-            f"engine, batch 16, {len(prompts)} prompts, no prefix sharing",
-            *timed(engine, gen, prompts, budget, 16, False),
-        ),
-    )
-    with tempfile.TemporaryDirectory() as tmp, Server(args.threads, 16, tmp) as srv:
-        via_server(srv, prompts[:2], 2)  # warm-up: the clients' connection pool and the server's first batch
-        rows.append(
-            (f"server, {len(prompts)} concurrent openai clients", *timed(via_server, srv, prompts, budget))
-        )
+    threads = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
+    with tempfile.TemporaryDirectory() as tmp:
+        server.append(f"hydra.run.dir={tmp}")
+        with served(server, Path(tmp) / "server.log", env=threads) as url:
+            via_server(
+                url, prompts[:2], 2
+            )  # warm-up: the clients' connection pool and the server's first batch
+            modes = [
+                (
+                    f"one at a time (model.generate loop), {len(seq)} prompts",
+                    one_at_a_time,
+                    (gen, seq, budget),
+                ),
+                (f"engine, batch 1, {len(seq)} prompts", engine, (gen, seq, budget, 1)),
+                (f"engine, batch 4, {len(prompts)} prompts", engine, (gen, prompts, budget, 4)),
+                (
+                    f"engine, batch 16, {len(prompts)} prompts, no prefix sharing",
+                    engine,
+                    (gen, prompts, budget, 16, False),
+                ),
+                (f"engine, batch 16, {len(prompts)} prompts", engine, (gen, prompts, budget, 16)),
+                (f"server, {len(prompts)} concurrent openai clients", via_server, (url, prompts, budget)),
+            ]
+            # Every round runs every mode once, in turn, so a slow spell on a shared machine hits all modes
+            # alike; ratios are paired within a round and the headline is their median.
+            runs: list[list[tuple[int, float]]] = [[] for _ in modes]
+            for r in range(args.rounds):
+                for k, (_, fn, fn_args) in enumerate(modes):
+                    runs[k].append(timed(fn, *fn_args))
+                print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
-    base = rows[0][1] / rows[0][2]
+    def rate(k: int, r: int) -> float:
+        tokens, secs = runs[k][r]
+        return tokens / secs
+
     print(
         f"\nSmolLM2-135M-Instruct, CPU, {torch.get_num_threads()} torch threads, "
-        f"{budget} new tokens per prompt, "
-        "greedy\n"
+        f"{budget} new tokens per prompt, greedy, {args.rounds} round(s): medians\n"
     )
     print("| mode | tokens | seconds | tokens/s | vs one at a time |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for name, tokens, secs in rows:
-        print(f"| {name} | {tokens} | {secs:.1f} | {tokens / secs:.1f} | {tokens / secs / base:.2f}x |")
-    (_, t16, s16), (_, ts, ss) = rows[-2], rows[-1]
+    for k, (name, _, _) in enumerate(modes):
+        tokens = runs[k][0][0]
+        secs = statistics.median(s for _, s in runs[k])
+        ratio = statistics.median(rate(k, r) / rate(0, r) for r in range(args.rounds))
+        print(f"| {name} | {tokens} | {secs:.1f} | {tokens / secs:.1f} | {ratio:.2f}x |")
+    b16 = len(modes) - 2
+    per_round = ", ".join(f"{rate(b16, r) / rate(0, r):.2f}x" for r in range(args.rounds))
+    print(f"\nbatch 16 vs one at a time, per round: {per_round}")
     ref = ANSWERS["one at a time"]
     for mode in ("batch 16", "batch 16 plain"):
         same = sum(a == b for a, b in zip(ref, ANSWERS[mode]))
         print(f"{mode}: {same}/{len(ref)} greedy answers identical to one at a time")
-    print(f"\nserver vs in-process batch 16 (same prompts): {ts / ss / (t16 / s16):.2f}x")
+    srv = statistics.median(rate(b16 + 1, r) / rate(b16, r) for r in range(args.rounds))
+    print(f"server vs in-process batch 16 (same prompts): {srv:.2f}x")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,51 @@ class Backend:
         raise NotImplementedError
 
 
-class OpenAIBackend(Backend):
+class _SdkBackend(Backend):
+    """Shared error handling for the two SDKs: ``openai`` and ``anthropic`` raise the same exception classes."""
+
+    where: str = ""
+
+    def _probe(self, sdk: Any, call: Any) -> None:
+        """Run a start-up probe; an unreachable endpoint or a refused key is fatal, other answers are not."""
+        try:
+            call()
+        except sdk.APIConnectionError as e:
+            raise BackendError(
+                f"{self.role} endpoint {self.where} is unreachable ({e.__cause__ or e})"
+            ) from None
+        except sdk.AuthenticationError:
+            raise BackendError(
+                f"{self.role} endpoint {self.where} refused the API key (set ${self.cfg.get('api_key_env')})"
+            ) from None
+        except sdk.APIError as e:  # some servers have no models list; the first real call will tell
+            log.warning("%s endpoint %s: the models list answered %s; going on", self.role, self.where, e)
+
+    def _call(self, sdk: Any, call: Any) -> Any:
+        """Run one request, sorting the SDK's exceptions into transient (retried) and fatal ones."""
+        try:
+            return call()
+        except sdk.RateLimitError as e:
+            raise TransientError("rate_limit", str(e), _retry_after(e.response)) from None
+        except sdk.InternalServerError as e:
+            raise TransientError("server_error", str(e), _retry_after(e.response)) from None
+        except sdk.APITimeoutError as e:
+            raise TransientError("timeout", str(e)) from None
+        except sdk.APIConnectionError as e:
+            raise TransientError("connection", str(e.__cause__ or e)) from None
+        except sdk.APIResponseValidationError as e:
+            raise TransientError("bad_body", str(e)) from None
+        except sdk.APIStatusError as e:
+            if e.status_code == 529 or e.status_code >= 500:  # 529: Anthropic's "overloaded"
+                raise TransientError("server_error", str(e), _retry_after(e.response)) from None
+            raise BackendError(
+                f"{self.role} endpoint {self.where} answered {e.status_code}: {e.message}"
+            ) from None
+        except ValueError as e:  # a 200 whose body is not JSON (truncated, HTML error page)
+            raise TransientError("bad_body", f"unreadable response body: {e}") from None
+
+
+class OpenAIBackend(_SdkBackend):
     """Any OpenAI-compatible endpoint through the official ``openai`` SDK (OpenAI, vLLM, ``generate.py serve``)."""
 
     type = "openai"
@@ -111,18 +155,7 @@ class OpenAIBackend(Backend):
     def check(self) -> None:
         import openai
 
-        try:
-            self.client.models.list()
-        except openai.APIConnectionError as e:
-            raise BackendError(
-                f"{self.role} endpoint {self.where} is unreachable ({e.__cause__ or e})"
-            ) from None
-        except openai.AuthenticationError:
-            raise BackendError(
-                f"{self.role} endpoint {self.where} refused the API key (set ${self.cfg.get('api_key_env')})"
-            ) from None
-        except openai.APIError as e:  # some servers have no /models; the first real call will tell
-            log.warning("%s endpoint %s: /models answered %s; going on", self.role, self.where, e)
+        self._probe(openai, self.client.models.list)
 
     def complete(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int | None
@@ -137,24 +170,7 @@ class OpenAIBackend(Backend):
         }
         if seed is not None and temperature > 0:
             kw["seed"] = seed
-        try:
-            r = self.client.chat.completions.create(**kw)
-        except openai.RateLimitError as e:
-            raise TransientError("rate_limit", str(e), _retry_after(e.response)) from None
-        except openai.InternalServerError as e:
-            raise TransientError("server_error", str(e), _retry_after(e.response)) from None
-        except openai.APITimeoutError as e:
-            raise TransientError("timeout", str(e)) from None
-        except openai.APIConnectionError as e:
-            raise TransientError("connection", str(e.__cause__ or e)) from None
-        except openai.APIResponseValidationError as e:
-            raise TransientError("bad_body", str(e)) from None
-        except openai.APIStatusError as e:
-            raise BackendError(
-                f"{self.role} endpoint {self.where} answered {e.status_code}: {e.message}"
-            ) from None
-        except ValueError as e:  # a 200 whose body is not JSON (truncated, HTML error page)
-            raise TransientError("bad_body", f"unreadable response body: {e}") from None
+        r = self._call(openai, lambda: self.client.chat.completions.create(**kw))
         choices = getattr(r, "choices", None)
         if not choices or getattr(choices[0], "message", None) is None:
             raise TransientError("bad_body", "response has no choices[0].message")
@@ -167,7 +183,7 @@ class OpenAIBackend(Backend):
         )
 
 
-class AnthropicBackend(Backend):
+class AnthropicBackend(_SdkBackend):
     """Claude through the ``anthropic`` SDK (HoneyBee's Verifier was Claude)."""
 
     type = "anthropic"
@@ -188,18 +204,7 @@ class AnthropicBackend(Backend):
     def check(self) -> None:
         import anthropic
 
-        try:
-            self.client.models.list(limit=1)
-        except anthropic.APIConnectionError as e:
-            raise BackendError(
-                f"{self.role} endpoint {self.where} is unreachable ({e.__cause__ or e})"
-            ) from None
-        except anthropic.AuthenticationError:
-            raise BackendError(
-                f"{self.role} endpoint {self.where} refused the API key (set ${self.cfg.get('api_key_env')})"
-            ) from None
-        except anthropic.APIError as e:
-            log.warning("%s endpoint %s: /v1/models answered %s; going on", self.role, self.where, e)
+        self._probe(anthropic, lambda: self.client.models.list(limit=1))
 
     def complete(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int | None
@@ -214,26 +219,7 @@ class AnthropicBackend(Backend):
             kw["extra_body"] = {"temperature": temperature}
         if system:
             kw["system"] = system
-        try:
-            r = self.client.messages.create(**kw)
-        except anthropic.RateLimitError as e:
-            raise TransientError("rate_limit", str(e), _retry_after(e.response)) from None
-        except anthropic.InternalServerError as e:
-            raise TransientError("server_error", str(e), _retry_after(e.response)) from None
-        except anthropic.APITimeoutError as e:
-            raise TransientError("timeout", str(e)) from None
-        except anthropic.APIConnectionError as e:
-            raise TransientError("connection", str(e.__cause__ or e)) from None
-        except anthropic.APIResponseValidationError as e:
-            raise TransientError("bad_body", str(e)) from None
-        except anthropic.APIStatusError as e:
-            if e.status_code == 529 or e.status_code >= 500:  # 529: Anthropic's "overloaded"
-                raise TransientError("server_error", str(e), _retry_after(e.response)) from None
-            raise BackendError(
-                f"{self.role} endpoint {self.where} answered {e.status_code}: {e.message}"
-            ) from None
-        except ValueError as e:
-            raise TransientError("bad_body", f"unreadable response body: {e}") from None
+        r = self._call(anthropic, lambda: self.client.messages.create(**kw))
         content = getattr(r, "content", None)
         if content is None:
             raise TransientError("bad_body", "response has no content")

@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +28,12 @@ R = TypeVar("R")
 
 class CallFailed(Exception):
     """A call still failing after every retry; the item it was for is skipped and counted."""
+
+
+def chat(prompts: Any, user: str) -> list[dict[str, str]]:
+    """A chat ``messages`` list: the prompt set's ``system`` text (if any), then ``user``."""
+    system = str(prompts.get("system") or "")
+    return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
 
 @dataclass
@@ -146,12 +152,29 @@ class LLMClient:
         return reply.text
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """``fn`` over ``items`` with up to ``concurrency`` in flight, results in input order."""
+        """``fn`` over ``items`` with up to ``concurrency`` in flight, results in input order.
+
+        A progress bar (one per role) shows on a terminal; a round of hundreds of paid calls takes a while.
+        """
+        from tqdm.auto import tqdm
+
         items = list(items)
-        if self.concurrency == 1 or len(items) <= 1:
-            return [fn(x) for x in items]
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"hb-{self.role}") as pool:
-            return list(pool.map(fn, items))
+        with tqdm(total=len(items), desc=self.role, unit="item", disable=None, leave=False) as bar:
+            if self.concurrency == 1 or len(items) <= 1:
+                out = []
+                for x in items:
+                    out.append(fn(x))
+                    bar.update()
+                return out
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"hb-{self.role}") as pool:
+                futures = [pool.submit(fn, x) for x in items]
+                for f in as_completed(futures):
+                    if f.exception() is not None:  # fatal (e.g. a refused key): send nothing more
+                        for g in futures:
+                            g.cancel()
+                        raise f.exception()
+                    bar.update()
+                return [f.result() for f in futures]
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -16,10 +16,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from honeybee.curation.budget import BudgetExhausted
-from honeybee.curation.client import CallFailed, LLMClient
+from honeybee.curation.client import LLMClient, chat
 from honeybee.curation.instructor import WorkItem
-from honeybee.curation.verifier import score_with_repair
+from honeybee.curation.verifier import JudgeRole
 from honeybee.evaluation.judge import render
 from honeybee.utils.errors import ConfigError, DataError
 
@@ -119,7 +118,7 @@ def token_f1(answer: str, reference: str) -> float:
     return 2 * p * q / (p + q)
 
 
-class Evaluator:
+class Evaluator(JudgeRole):
     """Scores answers with one ``LLMClient`` and the ``evaluator`` prompts; builds the feedback."""
 
     def __init__(
@@ -132,10 +131,8 @@ class Evaluator:
     ) -> None:
         if fallback not in (None, "f1"):
             raise ConfigError(f"feedback.fallback={fallback!r} must be null or f1")
-        self.client, self.prompts = client, prompts
-        self.criteria = [str(c) for c in prompts.criteria]
-        self.max_tokens, self.max_repairs, self.fallback = int(max_tokens), int(max_repairs), fallback
-        self.counts: Counter[str] = Counter()
+        super().__init__(client, prompts, max_tokens, max_repairs)
+        self.fallback = fallback
 
     def messages(self, row: dict[str, Any]) -> list[dict[str, str]]:
         user = render(
@@ -145,26 +142,12 @@ class Evaluator:
             reference=row.get("reference") or "(none)",
             answer=row.get("answer") or "(empty)",
         )
-        system = str(self.prompts.get("system") or "")
-        return ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": user}
-        ]
+        return chat(self.prompts, user)
 
     def score(self, row: dict[str, Any]) -> dict[str, Any]:
-        try:
-            scores = score_with_repair(
-                self.client,
-                self.messages(row),
-                self.criteria,
-                str(self.prompts.repair),
-                self.max_repairs,
-                self.max_tokens,
-                self.counts,
-            )
-        except BudgetExhausted:
-            return {**row, "scores": None, "overall": None, "error": "budget"}
-        except CallFailed as e:
-            return {**row, "scores": None, "overall": None, "error": str(e)}
+        scores, why = self._score(self.messages(row))
+        if why is not None:
+            return {**row, "scores": None, "overall": None, "error": why}
         if scores is None and self.fallback == "f1" and row.get("reference"):
             # The Evaluator's reply was unreadable: the answer's token F1 against the reference stands in, so a
             # small local Evaluator still ranks topics. Counted, and marked on the row.

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honeybee.curation.budget import BudgetExhausted
-from honeybee.curation.client import CallFailed, LLMClient
+from honeybee.curation.client import CallFailed, LLMClient, chat
 from honeybee.evaluation.judge import _json_objects, render
 
 log = logging.getLogger(__name__)
@@ -107,10 +107,7 @@ class Instructor:
     def messages(self, item: WorkItem) -> list[dict[str, str]]:
         template = str(self.prompts[item.kind])
         user = render(template, n=str(self.n), topic=item.topic, source=item.text, examples=item.text)
-        system = str(self.prompts.get("system") or "")
-        return ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": user}
-        ]
+        return chat(self.prompts, user)
 
     def _read(self, text: str) -> tuple[list[dict[str, str]], str]:
         recs = records_from_json(text)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from honeybee.curation.budget import BudgetExhausted
-from honeybee.curation.client import CallFailed, LLMClient
+from honeybee.curation.client import CallFailed, LLMClient, chat
 from honeybee.data.verifier import passes
 from honeybee.evaluation.judge import parse_judge_reply, render
 from honeybee.utils.errors import ConfigError, DataError
@@ -58,6 +58,43 @@ def score_with_repair(
     return None
 
 
+class JudgeRole:
+    """What the Verifier and the Evaluator share: a judge-style prompt set, scored with counted repairs.
+
+    Args:
+        client: The role's LLM access.
+        prompts: The role's prompts (``user``, optional ``system``, ``repair``, ``criteria``).
+        max_tokens: Reply length.
+        max_repairs: How many times an unreadable reply is answered with the ``repair`` prompt.
+    """
+
+    def __init__(self, client: LLMClient, prompts: Any, max_tokens: int, max_repairs: int) -> None:
+        self.client, self.prompts = client, prompts
+        self.criteria = [str(c) for c in prompts.criteria]
+        self.max_tokens, self.max_repairs = int(max_tokens), int(max_repairs)
+        self.counts: Counter[str] = Counter()
+
+    def _score(self, messages: list[dict[str, str]]) -> tuple[dict[str, float] | None, str | None]:
+        """``(scores, None)``; ``(None, None)`` when the replies stayed unreadable; ``(None, why)`` when a call
+        failed (``why`` is ``"budget"`` or the error)."""
+        try:
+            scores = score_with_repair(
+                self.client,
+                messages,
+                self.criteria,
+                str(self.prompts.repair),
+                self.max_repairs,
+                self.max_tokens,
+                self.counts,
+            )
+        except BudgetExhausted:
+            return None, "budget"
+        except CallFailed as e:
+            log.warning("%s: %s", self.client.role, e)
+            return None, str(e)
+        return scores, None
+
+
 @dataclass
 class Verdict:
     scores: dict[str, float] | None
@@ -66,7 +103,7 @@ class Verdict:
     quality: float | None = None
 
 
-class Verifier:
+class Verifier(JudgeRole):
     """Scores and filters records with one ``LLMClient`` and the ``verifier`` prompts."""
 
     def __init__(
@@ -80,12 +117,9 @@ class Verifier:
         classifier: QualityClassifier | None = None,
         min_quality: float = 0.5,
     ) -> None:
-        self.client, self.prompts = client, prompts
-        self.criteria = [str(c) for c in prompts.criteria]
+        super().__init__(client, prompts, max_tokens, max_repairs)
         self.min_mean, self.min_each = float(min_mean), float(min_each)
-        self.max_tokens, self.max_repairs = int(max_tokens), int(max_repairs)
         self.classifier, self.min_quality = classifier, float(min_quality)
-        self.counts: Counter[str] = Counter()
 
     def messages(self, rec: dict[str, Any]) -> list[dict[str, str]]:
         user = render(
@@ -94,27 +128,12 @@ class Verifier:
             input=rec.get("input") or "(none)",
             output=rec["output"],
         )
-        system = str(self.prompts.get("system") or "")
-        return ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": user}
-        ]
+        return chat(self.prompts, user)
 
     def verify(self, rec: dict[str, Any]) -> Verdict:
-        try:
-            scores = score_with_repair(
-                self.client,
-                self.messages(rec),
-                self.criteria,
-                str(self.prompts.repair),
-                self.max_repairs,
-                self.max_tokens,
-                self.counts,
-            )
-        except BudgetExhausted:
-            return Verdict(None, False, ["budget"])
-        except CallFailed as e:
-            log.warning("verifier: %s", e)
-            return Verdict(None, False, ["error"])
+        scores, why = self._score(self.messages(rec))
+        if why is not None:
+            return Verdict(None, False, ["budget" if why == "budget" else "error"])
         if scores is None:
             return Verdict(None, False, ["unscored"])
         ok, failed = passes(scores, self.min_mean, self.min_each)

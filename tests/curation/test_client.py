@@ -128,7 +128,7 @@ def test_unknown_backend_and_missing_key(monkeypatch):
 
 
 def test_unreachable_endpoint_fails_fast():
-    from tests.conftest import free_port
+    from honeybee.generation.launch import free_port
 
     cfg = OmegaConf.create({"type": "openai", "base_url": f"http://127.0.0.1:{free_port()}/v1", "model": "x"})
     with pytest.raises(BackendError, match="unreachable"):

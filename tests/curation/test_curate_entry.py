@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port, run_script
+from honeybee.generation.launch import free_port
+from tests.conftest import ROOT, run_script
 from tests.curation.fake_llm import FakeLLM
 
 FAKE_KEY = "sk-hb-fake-0123456789abcdef"

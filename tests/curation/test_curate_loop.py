@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from honeybee.cli import check_overrides
-from tests.conftest import ONE_THREAD, ROOT, free_port
+from honeybee.generation.launch import free_port
+from tests.conftest import ONE_THREAD, ROOT
 
 
 def test_recipe_config_composes():
