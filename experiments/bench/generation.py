@@ -123,20 +123,19 @@ def main() -> None:
     engine(gen, prompts[:2], 4, 2)  # warm-up: first-call allocations and kernel selection
 
     seq = prompts[: args.sequential_prompts]
-    server = [
-        "model=smollm2_135m",
-        "prompt_style=alpaca",
-        "served_model_name=smollm2",
-        "device=cpu",
-        "server.max_batch_size=16",
-    ]
     threads = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else None
     with tempfile.TemporaryDirectory() as tmp:
-        server.append(f"hydra.run.dir={tmp}")
+        server = [
+            "model=smollm2_135m",
+            "prompt_style=alpaca",
+            "served_model_name=smollm2",
+            "device=cpu",
+            "server.max_batch_size=16",
+            f"hydra.run.dir={tmp}",
+        ]
         with served(server, Path(tmp) / "server.log", env=threads) as url:
-            via_server(
-                url, prompts[:2], 2
-            )  # warm-up: the clients' connection pool and the server's first batch
+            # warm-up: the clients' connection pool and the server's first batch
+            via_server(url, prompts[:2], 2)
             modes = [
                 (
                     f"one at a time (model.generate loop), {len(seq)} prompts",

@@ -117,6 +117,28 @@ def test_client_errors_are_not_retried(fake, tmp_path):
     assert len(fake.requests) == 1
 
 
+def test_map_keeps_input_order_and_stops_at_the_first_fatal_error(fake, tmp_path, monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setenv("HB_TEST_KEY", "sk-test-map")
+    c = client(fake, tmp_path)
+    assert c.map(lambda x: (time.sleep(0.05 * (3 - x)), x)[1], [0, 1, 2]) == [0, 1, 2]
+
+    started, lock = [], threading.Lock()
+
+    def work(x):
+        with lock:
+            started.append(x)
+        if x == 0:
+            raise BackendError("refused")
+        time.sleep(0.2)
+        return x
+
+    with pytest.raises(BackendError, match="refused"):
+        c.map(work, range(20))
+    assert len(started) < 20  # queued items were cancelled, not sent
+
 def test_unknown_backend_and_missing_key(monkeypatch):
     with pytest.raises(ConfigError, match="not a backend"):
         make_backend(OmegaConf.create({"type": "cohere", "model": "x"}), "verifier")
