@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from honeybee.data.prompts import PromptStyle
+from honeybee.generation.cpu_kernels import prepack_linears
 from honeybee.generation.engine import Completion, Request, Sampling, generate
 from honeybee.generation.source import ModelSource, load_weights, pick_device
 
@@ -30,10 +31,20 @@ class Generator:
 
     @classmethod
     def load(
-        cls, source: ModelSource, prompt_style: str | None = None, device: str = "auto", batch_size: int = 16
+        cls,
+        source: ModelSource,
+        prompt_style: str | None = None,
+        device: str = "auto",
+        batch_size: int = 16,
+        cpu_prepack: str | bool = "auto",
     ) -> Generator:
-        """Load ``source``; prompt style: ``prompt_style``, else the adapter's saved one, else alpaca."""
+        """Load ``source``; prompt style: ``prompt_style``, else the adapter's saved one, else alpaca.
+
+        ``cpu_prepack`` (auto | true | false): oneDNN-packed linear weights for fp32 CPU inference; see
+        ``honeybee.generation.cpu_kernels.prepack_linears``.
+        """
         model, tok = load_weights(source, pick_device(device))
+        prepack_linears(model, batch_size, cpu_prepack)
         name = prompt_style or source.meta.get("prompt_style") or "alpaca"
         return cls(model, tok, PromptStyle.from_name(str(name), tok), source, batch_size)
 

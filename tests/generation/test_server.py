@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -9,8 +14,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import openai
 import pytest
+from conftest import ONE_THREAD, ROOT, run_script
 
 from honeybee.generation.engine import Completion, Request, Sampling
+from honeybee.generation.launch import free_port
 from honeybee.generation.server import BatchWorker
 
 
@@ -125,3 +132,54 @@ def test_worker_reports_failures_to_every_waiting_client():
         assert ok.wait(10)
     finally:
         worker.close()
+
+
+def test_a_taken_port_is_one_error_line(tiny_run_dir, tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = run_script(
+            "generate.py", [f"adapter={tiny_run_dir}", "serve=true", f"port={port}"], tmp_path, env=ONE_THREAD
+        )
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert (
+        r.last_err_line.startswith("honeybee: error: could not serve on 127.0.0.1:")
+        and str(port) in r.last_err_line
+    )
+    assert "Traceback" not in r.stderr
+
+
+def test_sigterm_stops_the_server_cleanly_after_answering(tiny_run_dir, tmp_path):
+    port = free_port()
+    cmd = [
+        sys.executable,
+        str(ROOT / "generate.py"),
+        f"adapter={tiny_run_dir}",
+        "serve=true",
+        "served_model_name=tiny",
+        f"port={port}",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    log = tmp_path / "server.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **ONE_THREAD}
+        )
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="x", max_retries=0, timeout=60)
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+                time.sleep(0.5)
+        answer = client.completions.create(model="tiny", prompt="Is copper a metal?", max_tokens=4)
+        assert answer.usage.completion_tokens >= 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0, log.read_text()[-2000:]
+    finally:
+        proc.kill()
+    assert "Traceback" not in log.read_text()
