@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from honeybee.data.records import Record
 from honeybee.evaluation.tasks import EvalTask, balanced_subset
-from honeybee.generation.cpu_kernels import MODES as PREPACK_MODES
+from honeybee.generation.cpu_kernels import mode_problem
 from honeybee.generation.source import ModelSource
 from honeybee.utils.errors import ConfigError, DataError, HoneybeeError
 
@@ -88,8 +88,8 @@ def check_evaluate_config(cfg: DictConfig) -> list[str]:
         p.append(f"limit={cfg.limit} must be >= 1 (or null for all records)")
     if int(cfg.batch_size) < 1:
         p.append(f"batch_size={cfg.batch_size} must be >= 1")
-    if str(cfg.get("cpu_prepack", "auto")).lower() not in PREPACK_MODES:
-        p.append(f"cpu_prepack={cfg.cpu_prepack} must be one of {', '.join(PREPACK_MODES)}")
+    if problem := mode_problem(cfg.cpu_prepack):
+        p.append(problem)
     if p:
         raise ConfigError("; ".join(p))
     return [str(t) for t in tasks]
@@ -177,7 +177,7 @@ def evaluate(cfg: DictConfig) -> None:
     use_wandb = "wandb" in (cfg.get("logger") or {})
     for src, recs, label in zip(sources, data, unique_labels([s.label for s in sources])):
         gen = Generator.load(
-            src, cfg.get("prompt_style"), str(cfg.device), int(cfg.batch_size), cfg.get("cpu_prepack", "auto")
+            src, cfg.get("prompt_style"), str(cfg.device), int(cfg.batch_size), cfg.cpu_prepack
         )
         results, counts, predictions = {}, {}, {}
         for n, (records, count) in recs.items():

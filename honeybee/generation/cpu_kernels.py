@@ -28,9 +28,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# torch is imported inside the functions: config checks import MODES before any heavy work.
+# torch is imported inside the functions: config checks call mode_problem before any heavy work.
 MODES = ("auto", "true", "false")
 _PACKED = "_hb_packed"  # (packed weight, weight version at packing)
+
+
+def mode_problem(mode: Any) -> str | None:
+    """What is wrong with a ``cpu_prepack`` value, or None (booleans from the command line are fine)."""
+    if str(mode).lower() in MODES:
+        return None
+    return f"cpu_prepack={mode} must be one of {', '.join(MODES)}"
 
 
 def _packed_forward(self: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -105,9 +112,9 @@ def prepack_linears(model: nn.Module, batch_size: int = 16, mode: str | bool = "
     Raises:
         ConfigError: ``mode`` is not one of auto/true/false, or ``true`` and packing is not possible.
     """
+    if problem := mode_problem(mode):
+        raise ConfigError(problem)
     mode = str(mode).lower()
-    if mode not in MODES:
-        raise ConfigError(f"cpu_prepack={mode} must be one of {', '.join(MODES)}")
     if mode == "false":
         return 0
     why = _why_not(model)

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from honeybee.data.records import Record
 from honeybee.data.splits import SPLITS
-from honeybee.generation.cpu_kernels import MODES as PREPACK_MODES
+from honeybee.generation.cpu_kernels import mode_problem
 from honeybee.utils.errors import ConfigError, DataError
 from honeybee.utils.io import atomic_write_jsonl
 
@@ -110,8 +110,8 @@ def check_generate_config(cfg: DictConfig) -> None:
         p.append(f"max_new_tokens={cfg.max_new_tokens} must be >= 1")
     if int(cfg.batch_size) < 1:
         p.append(f"batch_size={cfg.batch_size} must be >= 1")
-    if str(cfg.get("cpu_prepack", "auto")).lower() not in PREPACK_MODES:
-        p.append(f"cpu_prepack={cfg.cpu_prepack} must be one of {', '.join(PREPACK_MODES)}")
+    if problem := mode_problem(cfg.cpu_prepack):
+        p.append(problem)
     s = cfg.sampling
     if s.do_sample and not (float(s.temperature) > 0 and 0 < float(s.top_p) <= 1 and int(s.top_k) >= 0):
         p.append("sampling needs temperature > 0, 0 < top_p <= 1 and top_k >= 0")
@@ -170,7 +170,7 @@ def run_generate(cfg: DictConfig) -> None:
     from honeybee.generation.generator import Generator
 
     # a merge only saves the weights: packing them for inference would be wasted work and memory
-    prepack = False if cfg.merge else cfg.get("cpu_prepack", "auto")
+    prepack = False if cfg.merge else cfg.cpu_prepack
     gen = Generator.load(source, cfg.get("prompt_style"), str(cfg.device), int(cfg.batch_size), prepack)
     if cfg.merge:
         merge_export(gen, Path(str(cfg.merge_dir)))
