@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast test-slow bench clean
+.PHONY: install demo lint test test-fast test-slow bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 
 demo: install  ## LoRA-finetune SmolLM2-135M-Instruct on the embedded materials facts, print before/after
 	$(BIN)/python train.py experiment_name=demo overwrite=true
+
+lint: install  ## ruff lint + format check (rules in pyproject.toml); CI runs it before the tests
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: install  ## the whole suite: fast tiny-model tests, then the slow SmolLM2 / multi-process ones
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

@@ -47,16 +47,24 @@ def main() -> int:
             return 1
         manifest = json.loads((stage_folder(args.overrides, k) / "manifest.json").read_text())
         score = manifest["score"]
-        rows.append((k, manifest["parent"]["path"] if manifest["parent"] else "base model",
-                     manifest["data"]["counts"]["train"], score["metric"], score["best"], score["improvement"],
-                     score["plateau"]))
+        rows.append(
+            (
+                k,
+                manifest["parent"]["path"] if manifest["parent"] else "base model",
+                manifest["data"]["counts"]["train"],
+                score["metric"],
+                score["best"],
+                score["improvement"],
+                score["plateau"],
+            )
+        )
         if score["plateau"]:
             break
 
     print(f"\n{'stage':<6}{'train recs':>11}{'metric':>16}{'best':>10}{'gain':>10}  plateau  parent")
     for k, parent, n, metric, best, gain, plateau in rows:
         gain_s = "-" if gain is None else f"{gain:+.4f}"
-        print(f"{k:<6}{n:>11}{metric:>16}{best:>10.4f}{gain_s:>10}  {str(plateau):<7}  {parent}")
+        print(f"{k:<6}{n:>11}{metric:>16}{best:>10.4f}{gain_s:>10}  {plateau!s:<7}  {parent}")
     if rows and rows[-1][-1]:
         print(f"stopped: stage {rows[-1][0]} did not improve on stage {rows[-1][0] - 1} (plateau)")
     return 0

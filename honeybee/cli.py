@@ -11,8 +11,9 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from honeybee.utils.errors import HoneybeeError
 
@@ -86,10 +87,14 @@ def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR
 
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            cfg = compose(config_name, overrides=[o for o in overrides if not o.lstrip("+~").startswith("hydra")])
+            cfg = compose(
+                config_name, overrides=[o for o in overrides if not o.lstrip("+~").startswith("hydra")]
+            )
     except (HydraException, OmegaConfBaseException, ValueError) as e:
         # Hydra's messages put the what on line 1 and the why (e.g. "Key 'x' is not in struct") on line 2.
-        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("full_key")]
+        lines = [
+            ln.strip() for ln in str(e).splitlines() if ln.strip() and not ln.strip().startswith("full_key")
+        ]
         return " ".join(lines[:2]) or type(e).__name__, None
     return None, cfg
 
@@ -178,7 +183,7 @@ def failed_value(direction: Any) -> float:
     Optuna refuses NaN by aborting the whole study, so a failed trial is reported as -inf when maximising and
     +inf when minimising; the study goes on and never picks it.
     """
-    d = direction if isinstance(direction, str) else list(direction)[0]  # multi-objective: a list
+    d = direction if isinstance(direction, str) else next(iter(direction))  # multi-objective: a list
     return -math.inf if str(d).lower().startswith("max") else math.inf
 
 

@@ -21,7 +21,9 @@ TINY = ["model=tiny_llama", "heldout_check.enabled=false", "callbacks.progress_b
 
 
 def needs_shared(path: Path):
-    return pytest.mark.skipif(not path.exists(), reason=f"real data not found at {path} (../shared/data is absent)")
+    return pytest.mark.skipif(
+        not path.exists(), reason=f"real data not found at {path} (../shared/data is absent)"
+    )
 
 
 @dataclass
@@ -37,7 +39,9 @@ class Run:
         return lines[-1] if lines else ""
 
 
-def run_script(script: str, args: list[str], run_dir: Path, timeout: int = 600, env: dict | None = None) -> Run:
+def run_script(
+    script: str, args: list[str], run_dir: Path, timeout: int = 600, env: dict | None = None
+) -> Run:
     """Run ``python <script> args... hydra.run.dir=<run_dir>`` from the repo root, as a user would."""
     full_env = {**os.environ, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0", **(env or {})}
     full_env.pop("HYDRA_FULL_ERROR") if full_env.get("HYDRA_FULL_ERROR") == "0" else None
@@ -86,7 +90,9 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 def tiny_run_dir(tmp_path_factory) -> Path:
     """A finished tiny-model run folder (adapter/, splits/, config.yaml), trained once per session."""
     d = tmp_path_factory.mktemp("tiny_run") / "run"
-    r = run_script("train.py", ["model=tiny_llama", "debug=fdr", "heldout_check.enabled=false"], d, env=ONE_THREAD)
+    r = run_script(
+        "train.py", ["model=tiny_llama", "debug=fdr", "heldout_check.enabled=false"], d, env=ONE_THREAD
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     return d
 

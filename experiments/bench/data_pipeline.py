@@ -106,8 +106,10 @@ def time_training(model_cfg, lora_cfg, timed: dict[str, list], rounds: int) -> d
             print(f"round {r}/{rounds}: {took}")
     real = {name: sum(int(b["attention_mask"].sum()) for b in timed[name][:n_steps]) for name in names}
     return {
-        name: {"best": real[name] / sum(min(t) for t in times[name]),
-               "median": real[name] / sum(statistics.median(t) for t in times[name])}
+        name: {
+            "best": real[name] / sum(min(t) for t in times[name]),
+            "median": real[name] / sum(statistics.median(t) for t in times[name]),
+        }
         for name in names
     }
 
@@ -158,25 +160,35 @@ def main() -> None:
             timed[name] = [epoch[i] for i in picks]
     rate = time_training(model_cfg, lora_cfg, timed, args.rounds)
 
-    print(f"\nMatSci-Instruct train split: {len(train)} records, {len(items)} kept at max_seq_len="
-          f"{max_seq_len} ({stats.input_truncated} inputs truncated, {stats.dropped_too_long} dropped); "
-          f"batch {batch_size}; "
-          f"tiny Llama hidden={args.hidden} + LoRA r8; {len(timed['pad'])} steps x {args.rounds} rounds; "
-          f"torch threads={torch.get_num_threads()}")
-    header = (f"{'batching':<16}{'useful tok':>11}{'loss tok':>10}{'steps/epoch':>13}{'tok/s best':>12}"
-              f"{'median':>9}{'vs pad':>8}{'epoch s':>9}")
+    print(
+        f"\nMatSci-Instruct train split: {len(train)} records, {len(items)} kept at max_seq_len="
+        f"{max_seq_len} ({stats.input_truncated} inputs truncated, {stats.dropped_too_long} dropped); "
+        f"batch {batch_size}; "
+        f"tiny Llama hidden={args.hidden} + LoRA r8; {len(timed['pad'])} steps x {args.rounds} rounds; "
+        f"torch threads={torch.get_num_threads()}"
+    )
+    header = (
+        f"{'batching':<16}{'useful tok':>11}{'loss tok':>10}{'steps/epoch':>13}{'tok/s best':>12}"
+        f"{'median':>9}{'vs pad':>8}{'epoch s':>9}"
+    )
     print(header + "\n" + "-" * len(header))
     for name in BATCHING:
         c, best = counts[name], rate[name]["best"]
-        print(f"{name:<16}{c['useful']:>11.3f}{c['loss']:>10.3f}{c['steps']:>13d}{best:>12,.0f}"
-              f"{rate[name]['median']:>9,.0f}{best / rate['pad']['best']:>8.2f}{c['real'] / best:>9.1f}")
+        print(
+            f"{name:<16}{c['useful']:>11.3f}{c['loss']:>10.3f}{c['steps']:>13d}{best:>12,.0f}"
+            f"{rate[name]['median']:>9,.0f}{best / rate['pad']['best']:>8.2f}{c['real'] / best:>9.1f}"
+        )
     print("(vs pad and epoch s use the best step times; every strategy has the same real tokens per epoch)")
-    print(f"\npreprocessing ({len(train)} records): first run {first:.2f} s, cached {cached:.3f} s "
-          f"({100 * cached / first:.1f}% of the first)")
+    print(
+        f"\npreprocessing ({len(train)} records): first run {first:.2f} s, cached {cached:.3f} s "
+        f"({100 * cached / first:.1f}% of the first)"
+    )
     useful_ok = counts["packed"]["useful"] >= 0.97
     cache_ok = cached <= 0.05 * first
-    print(f"targets: packing useful tokens >= 0.97: {'PASS' if useful_ok else 'FAIL'}; "
-          f"cached preprocessing <= 5% of the first run: {'PASS' if cache_ok else 'FAIL'}")
+    print(
+        f"targets: packing useful tokens >= 0.97: {'PASS' if useful_ok else 'FAIL'}; "
+        f"cached preprocessing <= 5% of the first run: {'PASS' if cache_ok else 'FAIL'}"
+    )
 
 
 if __name__ == "__main__":

@@ -58,9 +58,17 @@ def compose(args: argparse.Namespace, out_dir: str, extra: list[str]) -> Any:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    overrides = [f"model={args.model}", "data=matsci_instruct", f"data.path={args.data}", "heldout_check.enabled=false",
-                 "callbacks.progress_bar.refresh_rate=0", f"paths.output_dir={out_dir}", f"paths.root_dir={ROOT}",
-                 f"data.max_seq_len={args.max_seq_len}", *extra]
+    overrides = [
+        f"model={args.model}",
+        "data=matsci_instruct",
+        f"data.path={args.data}",
+        "heldout_check.enabled=false",
+        "callbacks.progress_bar.refresh_rate=0",
+        f"paths.output_dir={out_dir}",
+        f"paths.root_dir={ROOT}",
+        f"data.max_seq_len={args.max_seq_len}",
+        *extra,
+    ]
     with initialize_config_dir(str(CONF), version_base="1.3"):
         return hydra_compose("train", overrides=overrides)
 
@@ -80,11 +88,18 @@ def model_dims(model: Any) -> dict[str, int]:
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     # PEFT keeps the frozen weight in ``<name>.base_layer`` (an nn.Linear); the lora_A/lora_B adapters are skipped.
-    n_body = sum(m.weight.numel() for name, m in base.model.layers.named_modules()
-                 if isinstance(m, torch.nn.Linear) and "lora_" not in name)
+    n_body = sum(
+        m.weight.numel()
+        for name, m in base.model.layers.named_modules()
+        if isinstance(m, torch.nn.Linear) and "lora_" not in name
+    )
     c = base.config
-    return {"n_body": int(n_body), "hidden": int(c.hidden_size), "vocab": int(c.vocab_size),
-            "layers": int(c.num_hidden_layers)}
+    return {
+        "n_body": int(n_body),
+        "hidden": int(c.hidden_size),
+        "vocab": int(c.vocab_size),
+        "layers": int(c.num_hidden_layers),
+    }
 
 
 def row_stats(batch: dict[str, Any], head_everywhere: bool) -> dict[str, int]:
@@ -94,9 +109,13 @@ def row_stats(batch: dict[str, Any], head_everywhere: bool) -> dict[str, int]:
     real = int(mask.sum()) if mask is not None else int(ids.numel())
     width = int(ids.shape[1])
     scored = int((labels[:, 1:] != -100).sum())
-    return {"real_tokens": real, "positions": int(ids.numel()), "scored": scored,
-            "head_positions": int(ids.numel()) if head_everywhere else scored,
-            "attn_pairs": int(ids.shape[0]) * width * (width + 1) // 2}
+    return {
+        "real_tokens": real,
+        "positions": int(ids.numel()),
+        "scored": scored,
+        "head_positions": int(ids.numel()) if head_everywhere else scored,
+        "attn_pairs": int(ids.shape[0]) * width * (width + 1) // 2,
+    }
 
 
 def add(acc: dict[str, int], d: dict[str, int]) -> None:
@@ -108,8 +127,13 @@ def useful_work(items: list[dict[str, list[int]]]) -> dict[str, int]:
     """The work the records need, whatever the batching: real tokens, scored positions, per-record attention."""
     n = [len(x["input_ids"]) for x in items]
     scored = sum(sum(1 for t in x["labels"][1:] if t != -100) for x in items)
-    return {"real_tokens": sum(n), "positions": sum(n), "scored": scored, "head_positions": scored,
-            "attn_pairs": sum(k * (k + 1) // 2 for k in n)}
+    return {
+        "real_tokens": sum(n),
+        "positions": sum(n),
+        "scored": scored,
+        "head_positions": scored,
+        "attn_pairs": sum(k * (k + 1) // 2 for k in n),
+    }
 
 
 def flops(work: dict[str, int], dims: dict[str, int]) -> float:
@@ -132,8 +156,10 @@ def token_items(cfg: Any, tokenizer: Any, records: list[Any]) -> list[dict[str, 
     from honeybee.data.tokenize import tokenize_record
 
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
-    out = [tokenize_record(r, tokenizer, style, int(cfg.data.max_seq_len), bool(cfg.data.train_on_prompt))
-           for r in records]
+    out = [
+        tokenize_record(r, tokenizer, style, int(cfg.data.max_seq_len), bool(cfg.data.train_on_prompt))
+        for r in records
+    ]
     return [x for x in out if x is not None]
 
 
@@ -154,8 +180,16 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
     torch.manual_seed(int(cfg.seed))
     base = load_model(cfg.model, path)
     lc = cfg.lora
-    model = get_peft_model(base, LoraConfig(r=int(lc.r), lora_alpha=lc.alpha, lora_dropout=float(lc.dropout),
-                                            target_modules=list(lc.target_modules), task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        base,
+        LoraConfig(
+            r=int(lc.r),
+            lora_alpha=lc.alpha,
+            lora_dropout=float(lc.dropout),
+            target_modules=list(lc.target_modules),
+            task_type="CAUSAL_LM",
+        ),
+    )
     dev = device_name()
     model.to(dev).train()
     train, val = token_items(cfg, tok, splits["train"]), token_items(cfg, tok, splits["val"])
@@ -165,7 +199,8 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
     steps = -(-len(train) // bs)
     opt = torch.optim.AdamW(params, lr=float(o.lr), betas=tuple(o.betas), eps=float(o.eps), weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, warmup_cosine(round(float(o.warmup_ratio) * steps), steps, float(o.min_lr_ratio)))
+        opt, warmup_cosine(round(float(o.warmup_ratio) * steps), steps, float(o.min_lr_ratio))
+    )
     work: dict[str, int] = {}
     sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
     t0, c0 = time.perf_counter(), time.process_time()
@@ -189,9 +224,19 @@ def run_baseline(args: argparse.Namespace) -> dict[str, Any]:
             n = int((b["labels"][:, 1:] != -100).sum())
             total += float(model(**b).loss) * n
             count += n
-    return {"side": "baseline", "seconds": seconds, "cpu_seconds": cpu_seconds, "val_loss": total / count, "records": len(train),
-            "steps": steps, "work": work, "useful": useful_work(train), "dims": model_dims(model),
-            "precision": "32-true", "settings": f"pad, batch {bs}, model loss"}
+    return {
+        "side": "baseline",
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "val_loss": total / count,
+        "records": len(train),
+        "steps": steps,
+        "work": work,
+        "useful": useful_work(train),
+        "dims": model_dims(model),
+        "precision": "32-true",
+        "settings": f"pad, batch {bs}, model loss",
+    }
 
 
 def run_honeybee(args: argparse.Namespace) -> dict[str, Any]:
@@ -211,7 +256,9 @@ def run_honeybee(args: argparse.Namespace) -> dict[str, Any]:
     from honeybee.training.task import instantiate_callbacks
 
     # Later overrides win (Hydra refuses the same key twice on one command line).
-    merged = {o.split("=", 1)[0]: o for o in [*HB_BEST, *args.hb, *(args.variant.split() if args.variant else [])]}
+    merged = {
+        o.split("=", 1)[0]: o for o in [*HB_BEST, *args.hb, *(args.variant.split() if args.variant else [])]
+    }
     overrides = list(merged.values())
 
     class EpochTimer(L.Callback):
@@ -247,18 +294,35 @@ def run_honeybee(args: argparse.Namespace) -> dict[str, Any]:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             model.enable_input_require_grads()
         dm = InstructionDataModule(cfg.data, tok, splits, int(cfg.seed), out)
-        module = CausalLMModule(model, OmegaConf.to_container(cfg.optim, resolve=True), bool(cfg.selective_loss))
+        module = CausalLMModule(
+            model, OmegaConf.to_container(cfg.optim, resolve=True), bool(cfg.selective_loss)
+        )
         timer = EpochTimer()
-        trainer = instantiate(cfg.trainer, callbacks=[*instantiate_callbacks(cfg), timer], logger=False,
-                              strategy=build_strategy(cfg.strategy), enable_model_summary=False)
+        trainer = instantiate(
+            cfg.trainer,
+            callbacks=[*instantiate_callbacks(cfg), timer],
+            logger=False,
+            strategy=build_strategy(cfg.strategy),
+            enable_model_summary=False,
+        )
         trainer.fit(module, datamodule=dm)
         val_loss = float(trainer.callback_metrics["val/loss"])
         items = [dm.tokenized["train"][i] for i in range(len(dm.tokenized["train"]))]
         settings = ", ".join(o.split(".")[-1] for o in overrides)
-        return {"side": "honeybee", "seconds": timer.t1 - timer.t0, "cpu_seconds": timer.c1 - timer.c0,
-                "val_loss": val_loss, "records": len(items),
-                "steps": int(trainer.global_step), "work": timer.work, "useful": useful_work(items),
-                "dims": model_dims(model), "precision": precision, "precision_info": info, "settings": settings}
+        return {
+            "side": "honeybee",
+            "seconds": timer.t1 - timer.t0,
+            "cpu_seconds": timer.c1 - timer.c0,
+            "val_loss": val_loss,
+            "records": len(items),
+            "steps": int(trainer.global_step),
+            "work": timer.work,
+            "useful": useful_work(items),
+            "dims": model_dims(model),
+            "precision": precision,
+            "precision_info": info,
+            "settings": settings,
+        }
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -282,7 +346,10 @@ def probe_gflops() -> dict[str, float]:
     from honeybee.training.precision import matmul_gflops
 
     dev = device_name()
-    return {"fp32": matmul_gflops(torch.float32, 1024, 1.0, dev), "bf16": matmul_gflops(torch.bfloat16, 1024, 1.0, dev)}
+    return {
+        "fp32": matmul_gflops(torch.float32, 1024, 1.0, dev),
+        "bf16": matmul_gflops(torch.bfloat16, 1024, 1.0, dev),
+    }
 
 
 def spawn(args: argparse.Namespace, side: str, variant: str | None = None) -> dict[str, Any]:
@@ -297,32 +364,44 @@ def spawn(args: argparse.Namespace, side: str, variant: str | None = None) -> di
     if p.returncode or line is None:
         sys.exit(f"{side} run failed (exit {p.returncode}):\n{p.stderr[-3000:]}")
     print(f"  {line}", flush=True)  # the raw numbers, so a table can be re-derived from the log
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--records", type=int, default=24, help="train records per side (a prefix of the split)")
     ap.add_argument("--full-epoch", action="store_true", help="all train records (one full epoch)")
-    ap.add_argument("--val-records", type=int, default=16, help="fixed validation records (prefix of val split)")
+    ap.add_argument(
+        "--val-records", type=int, default=16, help="fixed validation records (prefix of val split)"
+    )
     ap.add_argument("--rounds", type=int, default=2, help="baseline/honeybee pairs, alternating")
-    ap.add_argument("--batch-size", type=int, default=4, help="baseline records per step (matsci_instruct default)")
+    ap.add_argument(
+        "--batch-size", type=int, default=4, help="baseline records per step (matsci_instruct default)"
+    )
     ap.add_argument("--max-seq-len", type=int, default=512)
     ap.add_argument("--model", default="smollm2_135m")
     ap.add_argument("--data", default=str(MATSCI))
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--hb", nargs="*", default=[], help="extra Hydra overrides for the honeybee side")
-    ap.add_argument("--peak-tflops", type=float, default=None, help="GPU bf16 peak for MFU (default: by name)")
-    ap.add_argument("--compare", nargs="*", default=[],
-                    help="extra honeybee variants, each one quoted string of overrides, e.g. "
-                         "'data.batching=length_grouped data.batch_size=4'; each runs every round")
+    ap.add_argument(
+        "--peak-tflops", type=float, default=None, help="GPU bf16 peak for MFU (default: by name)"
+    )
+    ap.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        help="extra honeybee variants, each one quoted string of overrides, e.g. "
+        "'data.batching=length_grouped data.batch_size=4'; each runs every round",
+    )
     ap.add_argument("--worker", choices=["baseline", "honeybee"], help=argparse.SUPPRESS)
     ap.add_argument("--variant", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         return worker(args)
     if not Path(args.data).is_file():
-        sys.exit(f"--data {args.data}: no such file (the real MatSci-Instruct file; see ../shared/data/README)")
+        sys.exit(
+            f"--data {args.data}: no such file (the real MatSci-Instruct file; see ../shared/data/README)"
+        )
 
     rounds: list[dict[str, Any]] = []
     for r in range(args.rounds):
@@ -331,11 +410,15 @@ def main() -> None:
         hb = spawn(args, "honeybee")
         alts = {f"variant {i + 1}": spawn(args, "honeybee", v) for i, v in enumerate(args.compare)}
         g2 = probe_gflops()
-        rounds.append({"gflops": {k: (g[k] + g2[k]) / 2 for k in g}, "baseline": base, "honeybee": hb, **alts})
-        print(f"round {r + 1}/{args.rounds}: matmul fp32 {g['fp32']:.0f}/{g2['fp32']:.0f} GFLOP/s, bf16 "
-              f"{g['bf16']:.1f}/{g2['bf16']:.1f}; baseline {base['seconds']:.1f}s val {base['val_loss']:.4f}; "
-              f"honeybee {hb['seconds']:.1f}s val {hb['val_loss']:.4f}; ratio {base['seconds'] / hb['seconds']:.3f}",
-              flush=True)
+        rounds.append(
+            {"gflops": {k: (g[k] + g2[k]) / 2 for k in g}, "baseline": base, "honeybee": hb, **alts}
+        )
+        print(
+            f"round {r + 1}/{args.rounds}: matmul fp32 {g['fp32']:.0f}/{g2['fp32']:.0f} GFLOP/s, bf16 "
+            f"{g['bf16']:.1f}/{g2['bf16']:.1f}; baseline {base['seconds']:.1f}s val {base['val_loss']:.4f}; "
+            f"honeybee {hb['seconds']:.1f}s val {hb['val_loss']:.4f}; ratio {base['seconds'] / hb['seconds']:.3f}",
+            flush=True,
+        )
     report(args, rounds)
 
 
@@ -354,16 +437,32 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]]) -> None:
         name = torch.cuda.get_device_name()
         peak = next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
     n_rec = first["baseline"]["records"]
-    print(f"\n{args.model} + LoRA r8 q/v on MatSci-Instruct: {n_rec} train records, {args.val_records} val records, "
-          f"max_seq_len {args.max_seq_len}, {args.rounds} alternating rounds, device {device_name()}, "
-          f"torch threads {first['baseline']['threads']}")
-    print(f"matmul (1024^3, median of probes): fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s "
-          f"(bf16/fp32 {bf16 / fp32:.2f}); honeybee precision: {first['honeybee']['precision']}")
-    print(f"useful work: {first['baseline']['useful']['real_tokens']:,} real tokens, "
-          f"{first['baseline']['useful']['scored']:,} carry loss; floor {floor_flops / 1e12:.2f} TFLOP = "
-          f"{floor_s:.1f} s at the fp32 matmul rate")
-    header = ("side", "settings", "median s", "paired speedup", "CPU-s speedup", "tok/s", "val loss",
-              "useful tok frac", "executed TFLOP", "frac of floor")
+    print(
+        f"\n{args.model} + LoRA r8 q/v on MatSci-Instruct: {n_rec} train records, {args.val_records} val records, "
+        f"max_seq_len {args.max_seq_len}, {args.rounds} alternating rounds, device {device_name()}, "
+        f"torch threads {first['baseline']['threads']}"
+    )
+    print(
+        f"matmul (1024^3, median of probes): fp32 {fp32:.1f} GFLOP/s, bf16 {bf16:.1f} GFLOP/s "
+        f"(bf16/fp32 {bf16 / fp32:.2f}); honeybee precision: {first['honeybee']['precision']}"
+    )
+    print(
+        f"useful work: {first['baseline']['useful']['real_tokens']:,} real tokens, "
+        f"{first['baseline']['useful']['scored']:,} carry loss; floor {floor_flops / 1e12:.2f} TFLOP = "
+        f"{floor_s:.1f} s at the fp32 matmul rate"
+    )
+    header = (
+        "side",
+        "settings",
+        "median s",
+        "paired speedup",
+        "CPU-s speedup",
+        "tok/s",
+        "val loss",
+        "useful tok frac",
+        "executed TFLOP",
+        "frac of floor",
+    )
     rows = []
     sides = [k for k in first if k not in ("gflops",)]
     for side in sides:
@@ -372,10 +471,18 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]]) -> None:
         speed = statistics.median(r["baseline"]["seconds"] / r[side]["seconds"] for r in rounds)
         cpu = statistics.median(r["baseline"]["cpu_seconds"] / r[side]["cpu_seconds"] for r in rounds)
         w = runs[0]["work"]
-        row = [side, runs[0]["settings"], f"{sec:.1f}", f"{speed:.3f}", f"{cpu:.3f}",
-               f"{runs[0]['useful']['real_tokens'] / sec:,.0f}",
-               f"{statistics.median(x['val_loss'] for x in runs):.4f}", f"{w['real_tokens'] / w['positions']:.3f}",
-               f"{flops(w, dims) / 1e12:.2f}", f"{floor_s / sec:.3f}"]
+        row = [
+            side,
+            runs[0]["settings"],
+            f"{sec:.1f}",
+            f"{speed:.3f}",
+            f"{cpu:.3f}",
+            f"{runs[0]['useful']['real_tokens'] / sec:,.0f}",
+            f"{statistics.median(x['val_loss'] for x in runs):.4f}",
+            f"{w['real_tokens'] / w['positions']:.3f}",
+            f"{flops(w, dims) / 1e12:.2f}",
+            f"{floor_s / sec:.3f}",
+        ]
         if on_cuda and peak:
             row.append(f"MFU {flops(w, dims) / sec / (peak * 1e12):.3f}")
         rows.append(row)
@@ -385,9 +492,13 @@ def report(args: argparse.Namespace, rounds: list[dict[str, Any]]) -> None:
     ratios = [r["baseline"]["seconds"] / r["honeybee"]["seconds"] for r in rounds]
     vb = statistics.median(r["baseline"]["val_loss"] for r in rounds)
     vh = statistics.median(r["honeybee"]["val_loss"] for r in rounds)
-    print(f"\nspeedup (median of paired baseline/honeybee time ratios): {statistics.median(ratios):.3f}x "
-          f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}); target >= 2.5x")
-    print(f"val loss: honeybee {vh:.4f} vs baseline {vb:.4f} ({100 * (vh - vb) / vb:+.2f} %; target within 2 %)")
+    print(
+        f"\nspeedup (median of paired baseline/honeybee time ratios): {statistics.median(ratios):.3f}x "
+        f"(rounds: {', '.join(f'{x:.3f}' for x in ratios)}); target >= 2.5x"
+    )
+    print(
+        f"val loss: honeybee {vh:.4f} vs baseline {vb:.4f} ({100 * (vh - vb) / vb:+.2f} %; target within 2 %)"
+    )
     if not on_cuda:
         print("MFU: unmeasured (no CUDA device; run this script on a GPU machine for bf16/SDPA figures)")
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (1/5/15 min)")

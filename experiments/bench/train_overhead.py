@@ -24,15 +24,15 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from omegaconf import OmegaConf  # noqa: E402
+from omegaconf import OmegaConf
 
-from honeybee.data.collate import pad_collate  # noqa: E402
-from honeybee.data.datamodule import prepare_splits  # noqa: E402
-from honeybee.data.prompts import PromptStyle  # noqa: E402
-from honeybee.data.tokenize import tokenize_record  # noqa: E402
-from honeybee.model.loading import load_model, load_tokenizer  # noqa: E402
-from honeybee.model.lora import apply_lora  # noqa: E402
-from honeybee.training.module import CausalLMModule, warmup_cosine  # noqa: E402
+from honeybee.data.collate import pad_collate
+from honeybee.data.datamodule import prepare_splits
+from honeybee.data.prompts import PromptStyle
+from honeybee.data.tokenize import tokenize_record
+from honeybee.model.loading import load_model, load_tokenizer
+from honeybee.model.lora import apply_lora
+from honeybee.training.module import CausalLMModule, warmup_cosine
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 OPTIM = {"lr": 2e-4, "weight_decay": 0.0, "warmup_steps": 3, "min_lr_ratio": 0.1}
@@ -103,10 +103,19 @@ def honeybee_loop(model, batches, selective: bool) -> float:
 
     timer = _StepTimer()
     module = CausalLMModule(model, OPTIM, selective_loss=selective)
-    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=len(batches), logger=False,
-                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-                        gradient_clip_val=1.0, num_sanity_val_steps=0, callbacks=[TrainingStats(), timer],
-                        log_every_n_steps=5)
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_steps=len(batches),
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        gradient_clip_val=1.0,
+        num_sanity_val_steps=0,
+        callbacks=[TrainingStats(), timer],
+        log_every_n_steps=5,
+    )
     loader = DataLoader(batches, batch_size=None, shuffle=False)
     trainer.fit(module, train_dataloaders=loader)
     return timer.t1 - timer.t0  # from the first batch's start to the last batch's end: all steps
@@ -140,16 +149,24 @@ def main() -> None:
     plain_loop(fresh_model(model_cfg, lora_cfg), batches[:3])
     for r in range(args.rounds):
         rates["plain"].append(tokens / plain_loop(fresh_model(model_cfg, lora_cfg), batches))
-        rates["honeybee (model loss)"].append(tokens / honeybee_loop(fresh_model(model_cfg, lora_cfg), batches, False))
-        rates["honeybee (default)"].append(tokens / honeybee_loop(fresh_model(model_cfg, lora_cfg), batches, True))
-        print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in rates.items()))
+        rates["honeybee (model loss)"].append(
+            tokens / honeybee_loop(fresh_model(model_cfg, lora_cfg), batches, False)
+        )
+        rates["honeybee (default)"].append(
+            tokens / honeybee_loop(fresh_model(model_cfg, lora_cfg), batches, True)
+        )
+        print(
+            f"round {r + 1}/{args.rounds}: " + ", ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in rates.items())
+        )
 
     med = {k: statistics.median(v) for k, v in rates.items()}
     # Paired per-round ratios: each honeybee round is compared with the plain round run just before it, so
     # slow drifts of the machine (other load, thermals) cancel; their median is the headline figure.
     paired = {k: statistics.median(a / b for a, b in zip(v, rates["plain"])) for k, v in rates.items()}
-    print(f"\ntiny Llama hidden={args.hidden}, LoRA r8 q/v, batch {args.batch_size}, {args.steps} steps x "
-          f"{args.rounds} rounds, torch threads={torch.get_num_threads()}")
+    print(
+        f"\ntiny Llama hidden={args.hidden}, LoRA r8 q/v, batch {args.batch_size}, {args.steps} steps x "
+        f"{args.rounds} rounds, torch threads={torch.get_num_threads()}"
+    )
     print(f"{'side':<24}{'median tok/s':>14}{'paired ratio vs plain':>24}")
     for k, v in med.items():
         print(f"{k:<24}{v:>14,.0f}{paired[k]:>24.3f}")

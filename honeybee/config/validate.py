@@ -7,8 +7,17 @@ from typing import Any
 
 from honeybee.utils.errors import ConfigError
 
-PRECISIONS = {"auto", "32-true", "32", "bf16-mixed", "bf16-true", "16-mixed", "16-true", "64-true",
-              "transformer-engine"}
+PRECISIONS = {
+    "auto",
+    "32-true",
+    "32",
+    "bf16-mixed",
+    "bf16-true",
+    "16-mixed",
+    "16-true",
+    "64-true",
+    "transformer-engine",
+}
 STRATEGIES = {"auto", "ddp", "deepspeed"}
 
 
@@ -36,7 +45,9 @@ def train_config_problems(cfg: Any) -> list[str]:
     if int(data.batch_size) < 1:
         p.append(f"data.batch_size={data.batch_size} must be >= 1")
     if data.prompt_style not in PromptStyle.registry:
-        p.append(f"data.prompt_style={data.prompt_style!r} is not one of: {', '.join(sorted(PromptStyle.registry))}")
+        p.append(
+            f"data.prompt_style={data.prompt_style!r} is not one of: {', '.join(sorted(PromptStyle.registry))}"
+        )
     if str(data.get("batching") or "pad") not in ("pad", "length_grouped", "packed"):
         p.append(f"data.batching={data.batching!r} is not one of: pad, length_grouped, packed")
     if int(trainer.accumulate_grad_batches) < 1:
@@ -73,16 +84,22 @@ def quantization_problems(cfg: Any) -> list[str]:
     p = []
     strategy = cfg.strategy
     if strategy.name == "deepspeed" and int(strategy.get("stage", 0)) == 3:
-        p.append("model.quantization=4bit (QLoRA) cannot run under DeepSpeed ZeRO-3 (strategy=deepspeed_stage3*): "
-                 "ZeRO-3 shards parameters and cannot partition bitsandbytes 4-bit weights; use "
-                 "strategy=deepspeed_stage2 or strategy=ddp")
+        p.append(
+            "model.quantization=4bit (QLoRA) cannot run under DeepSpeed ZeRO-3 (strategy=deepspeed_stage3*): "
+            "ZeRO-3 shards parameters and cannot partition bitsandbytes 4-bit weights; use "
+            "strategy=deepspeed_stage2 or strategy=ddp"
+        )
     if not cfg.lora.enabled:
-        p.append("model.quantization=4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; lora=none cannot")
+        p.append(
+            "model.quantization=4bit (QLoRA) trains a LoRA adapter on frozen 4-bit weights; lora=none cannot"
+        )
     from honeybee.training.strategies import wants_cpu
 
     if wants_cpu(cfg.trainer.get("accelerator")):
-        p.append("model.quantization=4bit (QLoRA) needs a CUDA GPU (bitsandbytes 4-bit kernels); "
-                 f"trainer.accelerator={cfg.trainer.get('accelerator')} runs on CPU")
+        p.append(
+            "model.quantization=4bit (QLoRA) needs a CUDA GPU (bitsandbytes 4-bit kernels); "
+            f"trainer.accelerator={cfg.trainer.get('accelerator')} runs on CPU"
+        )
     import importlib.util
 
     if importlib.util.find_spec("bitsandbytes") is None:

@@ -125,7 +125,7 @@ class Instructor:
         try:
             reply = self.client.call(msgs, self.max_tokens, self.temperature, item.sample)
             recs, how = self._read(reply)
-            for attempt in range(self.max_repairs):
+            for _ in range(self.max_repairs):
                 if recs:
                     break
                 self.counts["repair_requests"] += 1

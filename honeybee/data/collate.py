@@ -75,5 +75,9 @@ def pack_collate(
             start += k
         position_ids[i, start:] = torch.arange(width - start)
         attention_mask[i, :start] = 1
-    return {"input_ids": input_ids, "labels": labels, "position_ids": position_ids,
-            "attention_mask": attention_mask}
+    return {
+        "input_ids": input_ids,
+        "labels": labels,
+        "position_ids": position_ids,
+        "attention_mask": attention_mask,
+    }

@@ -59,8 +59,9 @@ def prepare_splits(cfg: Any, seed: int) -> dict[str, list[Record]]:
     """Load and split the records of a ``data`` config node; no tokenizer or model needed (fails fast)."""
     batching_of(cfg)
     records = load_records(cfg)
-    splits = split_records(records, float(cfg.val_fraction), float(cfg.test_fraction),
-                           int(cfg.get("split_seed", seed)))
+    splits = split_records(
+        records, float(cfg.val_fraction), float(cfg.test_fraction), int(cfg.get("split_seed", seed))
+    )
     if not splits["train"]:
         raise DataError(f"data={cfg.name}: the train split is empty")
     return splits
@@ -137,11 +138,13 @@ def tokenize_split(
     """
     import datasets
 
-    features = datasets.Features({
-        "input_ids": datasets.List(datasets.Value("int32")),
-        "labels": datasets.List(datasets.Value("int32")),
-        "length": datasets.Value("int32"),
-    })
+    features = datasets.Features(
+        {
+            "input_ids": datasets.List(datasets.Value("int32")),
+            "labels": datasets.List(datasets.Value("int32")),
+            "length": datasets.Value("int32"),
+        }
+    )
     if not records:
         return datasets.Dataset.from_dict({k: [] for k in features}, features=features), TokenizeStats()
     key = split_fingerprint(records, tokenizer, style, max_seq_len, train_on_prompt)
@@ -173,8 +176,15 @@ def tokenize_split(
     where: dict[str, Any] = {"keep_in_memory": True}
     if cache is not None:
         where = {"cache_file_name": str(arrow), "load_from_cache_file": False}
-    ds = raw.map(tokenize_batch, batched=True, remove_columns=list(RECORD_FIELDS), features=features,
-                 new_fingerprint=key, desc="tokenizing", **where)
+    ds = raw.map(
+        tokenize_batch,
+        batched=True,
+        remove_columns=list(RECORD_FIELDS),
+        features=features,
+        new_fingerprint=key,
+        desc="tokenizing",
+        **where,
+    )
     if cache is not None:
         # Written after the Arrow file, and a hit needs both: a crash in between means a re-tokenization.
         atomic_write_json(stats_file, dataclasses.asdict(stats))
@@ -200,8 +210,14 @@ class LengthGroupedSampler(Sampler[int]):
         shuffle: False sorts by length only.
     """
 
-    def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0, megabatch_size: int = 50,
-                 shuffle: bool = True) -> None:
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        seed: int = 0,
+        megabatch_size: int = 50,
+        shuffle: bool = True,
+    ) -> None:
         self.lengths = list(lengths)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
@@ -372,7 +388,10 @@ class ResumableDataLoader(DataLoader):
 
     def state_dict(self) -> dict[str, int]:
         sampler = self.batch_sampler.sampler
-        return {"epoch": int(getattr(sampler, "epoch", 0)), "batches_done": int(self.progress() if self.progress else 0)}
+        return {
+            "epoch": int(getattr(sampler, "epoch", 0)),
+            "batches_done": int(self.progress() if self.progress else 0),
+        }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
         self.batch_sampler.skip = int(state.get("batches_done", 0))
@@ -416,8 +435,13 @@ def make_loader(
             data, lengths, collate = items, items["length"][:], partial(pad_collate, **pad_args)
         # Packed rows are grouped by length too, or a row that is not full gets padded to the batch's fullest row.
         sampler = LengthGroupedSampler(lengths, batch_size, seed, shuffle=shuffle)
-    return ResumableDataLoader(data, batch_sampler=ResumableBatchSampler(sampler, batch_size), collate_fn=collate,
-                               num_workers=num_workers, progress=progress)
+    return ResumableDataLoader(
+        data,
+        batch_sampler=ResumableBatchSampler(sampler, batch_size),
+        collate_fn=collate,
+        num_workers=num_workers,
+        progress=progress,
+    )
 
 
 class InstructionDataModule(L.LightningDataModule):
@@ -456,8 +480,12 @@ class InstructionDataModule(L.LightningDataModule):
         cache = cache_dir() / "datasets" if self.cfg.get("cache", True) else None
         for name in ("train", "val"):
             self.tokenized[name], self.stats[name] = tokenize_split(
-                self.splits[name], self.tokenizer, self.style, int(self.cfg.max_seq_len),
-                bool(self.cfg.train_on_prompt), cache,
+                self.splits[name],
+                self.tokenizer,
+                self.style,
+                int(self.cfg.max_seq_len),
+                bool(self.cfg.train_on_prompt),
+                cache,
             )
             log.info("data %s/%s: %s", self.cfg.name, name, self.stats[name].as_dict())
         if not len(self.tokenized["train"]):
@@ -467,9 +495,16 @@ class InstructionDataModule(L.LightningDataModule):
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         loader = make_loader(
-            self.tokenized[name], self.batching, int(self.cfg.batch_size), self.tokenizer.pad_token_id,
-            int(self.cfg.max_seq_len), self.seed, shuffle, self.cfg.get("pad_to_multiple_of"),
-            int(self.cfg.get("num_workers", 0)), progress=self._batches_done if shuffle else None,
+            self.tokenized[name],
+            self.batching,
+            int(self.cfg.batch_size),
+            self.tokenizer.pad_token_id,
+            int(self.cfg.max_seq_len),
+            self.seed,
+            shuffle,
+            self.cfg.get("pad_to_multiple_of"),
+            int(self.cfg.get("num_workers", 0)),
+            progress=self._batches_done if shuffle else None,
         )
         # Data parallel: the loaders shard themselves (trainer.use_distributed_sampler=false); see
         # ResumableBatchSampler.shard.

@@ -154,8 +154,11 @@ def parse_components(cfg: Any, known: Collection[str]) -> list[Component]:
         raise ConfigError(f"every component weight is 0 ({', '.join(zero)}): give at least one a weight > 0")
     total = sum(c.weight for c in out)
     if not math.isclose(total, 1.0):
-        log.info("mixture: weights sum to %g; normalised to %s", total,
-                 ", ".join(f"{c.name} {c.weight / total:.3f}" for c in out))
+        log.info(
+            "mixture: weights sum to %g; normalised to %s",
+            total,
+            ", ".join(f"{c.name} {c.weight / total:.3f}" for c in out),
+        )
     return out
 
 
@@ -191,8 +194,12 @@ def mixture_size(pools: Sequence[int], shares: Sequence[Fraction]) -> int:
 def _tagged(record: Record, name: str, index: int) -> Record:
     own = record.meta.get("group")
     group = f"{name}:{f'#{index}' if own is None else own}"
-    return Record(record.instruction, record.input, record.output,
-                  {**record.meta, "group": group, "mixture_source": name})
+    return Record(
+        record.instruction,
+        record.input,
+        record.output,
+        {**record.meta, "group": group, "mixture_source": name},
+    )
 
 
 def mix(
@@ -232,9 +239,14 @@ def mix(
             log.info("mixture: %s: its %d record(s) repeated to %d (upsample)", c.name, len(order), wanted)
         else:
             picked = order
-            log.warning("mixture: %s: %d record(s) requested but only %d available%s; set data.upsample=true "
-                        "to repeat them, or lower data.total", c.name, wanted, len(order),
-                        "" if c.cap is None else f" (cap {c.cap})")
+            log.warning(
+                "mixture: %s: %d record(s) requested but only %d available%s; set data.upsample=true "
+                "to repeat them, or lower data.total",
+                c.name,
+                wanted,
+                len(order),
+                "" if c.cap is None else f" (cap {c.cap})",
+            )
         if not picked:
             log.warning("mixture: %s: weight %.4f rounds to no record of %d", c.name, share, size)
         out += [_tagged(records[i], c.name, i) for i in sorted(picked)]

@@ -16,7 +16,7 @@ class PromptStyle:
     """Base class: subclasses turn a record's instruction/input into the prompt the model sees."""
 
     name: ClassVar[str] = ""
-    registry: ClassVar[dict[str, type["PromptStyle"]]] = {}
+    registry: ClassVar[dict[str, type[PromptStyle]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -27,17 +27,19 @@ class PromptStyle:
         self.tokenizer = tokenizer
 
     @classmethod
-    def from_name(cls, name: str, tokenizer: Any = None) -> "PromptStyle":
+    def from_name(cls, name: str, tokenizer: Any = None) -> PromptStyle:
         """Look a style up by name.
 
         Raises:
             ConfigError: for an unknown name (the message lists the known ones).
         """
         if name not in cls.registry:
-            raise ConfigError(f"unknown prompt style {name!r} (choose from: {', '.join(sorted(cls.registry))})")
+            raise ConfigError(
+                f"unknown prompt style {name!r} (choose from: {', '.join(sorted(cls.registry))})"
+            )
         return cls.registry[name](tokenizer)
 
-    def prompt(self, instruction: str, input: str = "") -> str:  # noqa: A002 - mirrors the record field
+    def prompt(self, instruction: str, input: str = "") -> str:
         raise NotImplementedError
 
     def format(self, record: Record) -> tuple[str, str]:
@@ -54,7 +56,7 @@ class Alpaca(PromptStyle):
 
     name = "alpaca"
 
-    def prompt(self, instruction: str, input: str = "") -> str:  # noqa: A002
+    def prompt(self, instruction: str, input: str = "") -> str:
         if input.strip():
             return (
                 "Below is an instruction that describes a task, paired with an input that provides further "
@@ -75,7 +77,7 @@ class Plain(PromptStyle):
 
     name = "plain"
 
-    def prompt(self, instruction: str, input: str = "") -> str:  # noqa: A002
+    def prompt(self, instruction: str, input: str = "") -> str:
         parts = [instruction.strip()] + ([input.strip()] if input.strip() else [])
         return "\n".join(parts) + "\n"
 
@@ -85,7 +87,7 @@ class Chat(PromptStyle):
 
     name = "chat"
 
-    def prompt(self, instruction: str, input: str = "") -> str:  # noqa: A002
+    def prompt(self, instruction: str, input: str = "") -> str:
         if self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
             raise ConfigError("prompt style 'chat' needs a tokenizer with a chat_template")
         content = instruction.strip() + (f"\n\n{input.strip()}" if input.strip() else "")

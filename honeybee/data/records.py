@@ -29,5 +29,5 @@ class Record:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "Record":
+    def from_dict(cls, d: dict[str, Any]) -> Record:
         return cls(d["instruction"], d.get("input", "") or "", d.get("output", ""), dict(d.get("meta") or {}))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from honeybee.data.records import Record
 from honeybee.utils.errors import ConfigError, DataError
@@ -112,7 +113,9 @@ def load_hf_dataset(name: str, split: str, on_bad_record: str, source: str) -> l
 
     try:
         p = Path(name)
-        if p.is_dir() and any((p / f).exists() for f in ("dataset_dict.json", "state.json", "dataset_info.json")):
+        if p.is_dir() and any(
+            (p / f).exists() for f in ("dataset_dict.json", "state.json", "dataset_info.json")
+        ):
             ds = datasets.load_from_disk(name)
             ds = ds[split] if isinstance(ds, datasets.DatasetDict) else ds
         else:
@@ -130,13 +133,18 @@ def load_hf_dataset(name: str, split: str, on_bad_record: str, source: str) -> l
 def _materials_facts(cfg: Any) -> list[Record]:
     from honeybee.data.materials_facts import build_records
 
-    return build_records(seed=int(cfg.get("template_seed", 0)), templates_per_property=int(cfg.get("templates_per_property", 1)))
+    return build_records(
+        seed=int(cfg.get("template_seed", 0)),
+        templates_per_property=int(cfg.get("templates_per_property", 1)),
+    )
 
 
 def _matsci_instruct(cfg: Any) -> list[Record]:
     path = cfg.get("path")
     if not path:
-        raise ConfigError("data.path is required for data=matsci_instruct (a JSON/JSONL file, a folder or an HF dataset id)")
+        raise ConfigError(
+            "data.path is required for data=matsci_instruct (a JSON/JSONL file, a folder or an HF dataset id)"
+        )
     from honeybee.data.verifier import filter_records
 
     policy = str(cfg.get("on_bad_record", "error"))
@@ -185,8 +193,12 @@ def _matsci_nlp(cfg: Any) -> list[Record]:
 
     path = _required_path(cfg, "the MatSci-NLP folder, a file or a list of files")
     split = cfg.get("split")
-    return load_matsci_nlp(_paths(path), _names(cfg.get("tasks")), None if split is None else str(split),
-                           str(cfg.get("on_bad_record", "error")))
+    return load_matsci_nlp(
+        _paths(path),
+        _names(cfg.get("tasks")),
+        None if split is None else str(split),
+        str(cfg.get("on_bad_record", "error")),
+    )
 
 
 def _mixture(cfg: Any) -> list[Record]:

@@ -53,5 +53,7 @@ def load_splits(folder: str | Path) -> dict[str, list[Record]]:
         p = Path(folder) / f"{name}.jsonl"
         if not p.is_file():
             raise DataError(f"split file not found: {p}")
-        out[name] = [Record.from_dict(json.loads(line)) for line in p.read_text(encoding="utf-8").splitlines() if line]
+        out[name] = [
+            Record.from_dict(json.loads(line)) for line in p.read_text(encoding="utf-8").splitlines() if line
+        ]
     return out

@@ -18,7 +18,9 @@ log = logging.getLogger(__name__)
 CRITERIA = ("accuracy", "relevance", "completeness", "reasonableness")
 
 
-def passes(scores: dict[str, float], min_mean: float = 95.0, min_each: float = 90.0) -> tuple[bool, list[str]]:
+def passes(
+    scores: dict[str, float], min_mean: float = 95.0, min_each: float = 90.0
+) -> tuple[bool, list[str]]:
     """Whether ``scores`` pass, and the reasons when they do not (``mean`` and/or the failing criteria)."""
     values = [float(scores[c]) for c in scores]
     failed = [c for c, v in scores.items() if float(v) < min_each]
@@ -39,7 +41,9 @@ def record_scores(record: Record, criteria: tuple[str, ...], where: str) -> dict
     try:
         return {c: float(src[c]) for c in criteria}
     except (TypeError, ValueError):
-        raise DataError(f"{where}: verifier scores must be numbers, got {[src[c] for c in criteria]}") from None
+        raise DataError(
+            f"{where}: verifier scores must be numbers, got {[src[c] for c in criteria]}"
+        ) from None
 
 
 def filter_records(records: list[Record], cfg: Any, name: str) -> list[Record]:
@@ -66,9 +70,18 @@ def filter_records(records: list[Record], cfg: Any, name: str) -> list[Record]:
             kept.append(r)
         reasons.update(failed)
     dropped = len(records) - len(kept)
-    log.info("%s verifier filter (mean >= %g, each >= %g): kept %d, dropped %d, unscored %d (kept)%s", name,
-             min_mean, min_each, len(kept), dropped, unscored,
-             f"; failed: {dict(reasons)}" if reasons else "")
+    log.info(
+        "%s verifier filter (mean >= %g, each >= %g): kept %d, dropped %d, unscored %d (kept)%s",
+        name,
+        min_mean,
+        min_each,
+        len(kept),
+        dropped,
+        unscored,
+        f"; failed: {dict(reasons)}" if reasons else "",
+    )
     if not kept:
-        raise DataError(f"{name}: the verifier filter dropped every record (min_mean={min_mean}, min_each={min_each})")
+        raise DataError(
+            f"{name}: the verifier filter dropped every record (min_mean={min_mean}, min_each={min_each})"
+        )
     return kept

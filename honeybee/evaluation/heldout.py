@@ -19,8 +19,14 @@ from honeybee.training.loss import causal_lm_loss
 
 
 @torch.inference_mode()
-def heldout_loss(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_seq_len: int,
-                 batch_size: int = 16) -> dict[str, float]:
+def heldout_loss(
+    model: Any,
+    tokenizer: Any,
+    style: PromptStyle,
+    records: list[Record],
+    max_seq_len: int,
+    batch_size: int = 16,
+) -> dict[str, float]:
     """Token-weighted mean response loss and perplexity over ``records``."""
     items = [t for r in records if (t := tokenize_record(r, tokenizer, style, max_seq_len)) is not None]
     collate = partial(pad_collate, pad_id=tokenizer.pad_token_id)
@@ -99,25 +105,57 @@ def record_correct(record: Record, completion: str, rtol: float = 0.1, atol: flo
     return " ".join(completion.lower().split()) == " ".join(record.output.lower().split())
 
 
-def task_score(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_records: int,
-               max_new_tokens: int, batch_size: int = 16) -> float:
+def task_score(
+    model: Any,
+    tokenizer: Any,
+    style: PromptStyle,
+    records: list[Record],
+    max_records: int,
+    max_new_tokens: int,
+    batch_size: int = 16,
+) -> float:
     """Fraction of ``records`` (up to ``max_records``, every property represented) answered correctly."""
     sample = _interleave_by_property(records, max_records)
-    gens = generate_batch(model, tokenizer, [style.format(r)[0] for r in sample], max_new_tokens=max_new_tokens,
-                          batch_size=batch_size, stop_strings=style.stop_strings())
+    gens = generate_batch(
+        model,
+        tokenizer,
+        [style.format(r)[0] for r in sample],
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        stop_strings=style.stop_strings(),
+    )
     return sum(record_correct(r, g["completion"].strip()) for r, g in zip(sample, gens)) / max(len(sample), 1)
 
 
-def heldout_check(model: Any, tokenizer: Any, style: PromptStyle, records: list[Record], max_seq_len: int,
-                  max_records: int = 48, max_new_tokens: int = 16, batch_size: int = 16) -> dict[str, Any]:
+def heldout_check(
+    model: Any,
+    tokenizer: Any,
+    style: PromptStyle,
+    records: list[Record],
+    max_seq_len: int,
+    max_records: int = 48,
+    max_new_tokens: int = 16,
+    batch_size: int = 16,
+) -> dict[str, Any]:
     """Loss/perplexity over all ``records`` and task metrics on generated answers for up to ``max_records``."""
     result: dict[str, Any] = heldout_loss(model, tokenizer, style, records, max_seq_len, batch_size)
     sample = _interleave_by_property(records, max_records)
-    gens = generate_batch(model, tokenizer, [style.format(r)[0] for r in sample], max_new_tokens=max_new_tokens,
-                          batch_size=batch_size, stop_strings=style.stop_strings())
+    gens = generate_batch(
+        model,
+        tokenizer,
+        [style.format(r)[0] for r in sample],
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        stop_strings=style.stop_strings(),
+    )
     result["tasks"] = task_metrics(sample, [g["completion"].strip() for g in gens])
     result["examples"] = [
-        {"instruction": r.instruction, "input": r.input, "reference": r.output, "completion": g["completion"].strip()}
+        {
+            "instruction": r.instruction,
+            "input": r.input,
+            "reference": r.output,
+            "completion": g["completion"].strip(),
+        }
         for r, g in zip(sample[:8], gens[:8])
     ]
     return result
@@ -125,11 +163,15 @@ def heldout_check(model: Any, tokenizer: Any, style: PromptStyle, records: list[
 
 def comparison_rows(before: dict[str, Any], after: dict[str, Any]) -> list[tuple[str, str, str]]:
     """Rows ``(metric, before, after)`` for the console table and the README."""
-    rows = [("test loss", f"{before['loss']:.3f}", f"{after['loss']:.3f}"),
-            ("test perplexity", f"{before['perplexity']:.2f}", f"{after['perplexity']:.2f}")]
+    rows = [
+        ("test loss", f"{before['loss']:.3f}", f"{after['loss']:.3f}"),
+        ("test perplexity", f"{before['perplexity']:.2f}", f"{after['perplexity']:.2f}"),
+    ]
     for prop, m in after["tasks"].items():
         b = before["tasks"].get(prop, {})
         for key in ("mae", "parse_fail", "accuracy"):
             if key in m:
-                rows.append((f"{prop} {key} (n={m['n']})", f"{b.get(key, float('nan')):.3f}", f"{m[key]:.3f}"))
+                rows.append(
+                    (f"{prop} {key} (n={m['n']})", f"{b.get(key, float('nan')):.3f}", f"{m[key]:.3f}")
+                )
     return rows

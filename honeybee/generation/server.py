@@ -76,7 +76,7 @@ class BatchWorker:
         self.queue.put(job)
         return job.future
 
-    def _take(self, timeout: float) -> Job | None | bool:
+    def _take(self, timeout: float) -> Job | bool | None:
         """The next job (waiting ones first); False when none arrived in time, None on shutdown."""
         if self.waiting:
             return self.waiting.popleft()
@@ -280,7 +280,7 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
 
     @app.exception_handler(Exception)
     async def _internal(request: HttpRequest, exc: Exception) -> JSONResponse:
-        log.exception("request failed")
+        log.error("request failed", exc_info=exc)
         return JSONResponse(ApiError(500, f"internal error: {exc}", "server_error").body(), status_code=500)
 
     def check(body: _Body, max_tokens: int | None) -> int:

@@ -13,7 +13,11 @@ META_FILE = "honeybee.json"
 
 
 def export_model(
-    model: Any, tokenizer: Any, out: str | Path, meta: dict[str, Any], state_dict: dict[str, Any] | None = None
+    model: Any,
+    tokenizer: Any,
+    out: str | Path,
+    meta: dict[str, Any],
+    state_dict: dict[str, Any] | None = None,
 ) -> Path:
     """Write ``out/`` atomically: PEFT ``adapter_config.json`` + ``adapter_model.safetensors`` (or a full
     model for ``lora=none``), the tokenizer, and ``honeybee.json`` (prompt style, base model, ...).

@@ -15,8 +15,14 @@ from honeybee.utils.io import atomic_dir
 
 log = logging.getLogger(__name__)
 
-DTYPES = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-          "float16": torch.float16, "fp16": torch.float16}
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
 
 
 def cache_dir() -> Path:
@@ -115,7 +121,9 @@ def load_model(cfg: Any, path: str | None = None) -> Any:
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
         # Each DDP / ZeRO-2 process quantizes its own copy straight onto its GPU (4-bit weights cannot move later).
@@ -124,7 +132,10 @@ def load_model(cfg: Any, path: str | None = None) -> Any:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as e:
         raise ConfigError(f"cannot load model {path!r}: {str(e).splitlines()[0]}") from None
-    if getattr(model, "hf_quantizer", None) is not None and "gguf" in type(model.hf_quantizer).__name__.lower():
+    if (
+        getattr(model, "hf_quantizer", None) is not None
+        and "gguf" in type(model.hf_quantizer).__name__.lower()
+    ):
         _detach_gguf_quantizer(model)
     if cfg.get("quantization") == "4bit":
         from peft import prepare_model_for_kbit_training

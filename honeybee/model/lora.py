@@ -26,8 +26,13 @@ def apply_lora(model: Any, cfg: Any) -> Any:
     target = target if isinstance(target, str) else list(target)
     try:
         peft_cfg = LoraConfig(
-            r=int(cfg.r), lora_alpha=int(cfg.alpha), lora_dropout=float(cfg.dropout), target_modules=target,
-            bias=str(cfg.get("bias", "none")), task_type="CAUSAL_LM", use_rslora=bool(cfg.get("use_rslora", False)),
+            r=int(cfg.r),
+            lora_alpha=int(cfg.alpha),
+            lora_dropout=float(cfg.dropout),
+            target_modules=target,
+            bias=str(cfg.get("bias", "none")),
+            task_type="CAUSAL_LM",
+            use_rslora=bool(cfg.get("use_rslora", False)),
         )
         return get_peft_model(model, peft_cfg)
     except ValueError as e:

@@ -43,7 +43,9 @@ def build_tokenizer(vocab_size: int = 512) -> Any:
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator([_CORPUS] * 4, trainer=trainer)
@@ -82,8 +84,12 @@ def ensure_tiny_model(cfg: Any) -> Path:
     tok = build_tokenizer(arch["vocab_size"])
     seed = arch.pop("seed")
     config = LlamaConfig(
-        **{**arch, "vocab_size": len(tok)}, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-        bos_token_id=None, tie_word_embeddings=False, rms_norm_eps=1e-5,
+        **{**arch, "vocab_size": len(tok)},
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+        bos_token_id=None,
+        tie_word_embeddings=False,
+        rms_norm_eps=1e-5,
     )
     gen = torch.random.fork_rng()
     with gen:

@@ -58,7 +58,8 @@ def resolve_parent(cfg: Any) -> Path | None:
         if parent is None:
             raise ConfigError(
                 f"stage={stage.index} continues stage {int(stage.index) - 1}, but {expected}/adapter does not exist: "
-                f"train stage {int(stage.index) - 1} first (same experiment_name and model) or set stage.init_from=<adapter folder>"
+                f"train stage {int(stage.index) - 1} first (same experiment_name and model) "
+                "or set stage.init_from=<adapter folder>"
             )
     else:
         return None
@@ -88,7 +89,9 @@ def attach_parent(model: Any, parent: Path, mode: str, lora_cfg: Any) -> Any:
 
     meta = read_meta(parent)
     if not (parent / "adapter_config.json").is_file():
-        raise ConfigError(f"{parent} is a full model; start the stage from it with model.name_or_path instead")
+        raise ConfigError(
+            f"{parent} is a full model; start the stage from it with model.name_or_path instead"
+        )
     if mode == "continue":
         if not lora_cfg.enabled:
             raise ConfigError("stage.mode=continue needs a LoRA stage (lora=none cannot continue an adapter)")
@@ -149,7 +152,9 @@ def data_files(cfg: Any) -> list[dict[str, Any]]:
             out.append({"path": str(p), "sha256": None, "note": "not a local path (dataset id)"})
     uses_facts = cfg.data.source == "materials_facts" or any(
         (c.get("source") or name) == "materials_facts" and float(c.get("weight") or 0) > 0
-        for name, c in (cfg.data.get("components") or {}).items() if c is not None)
+        for name, c in (cfg.data.get("components") or {}).items()
+        if c is not None
+    )
     if uses_facts:
         from honeybee.data.materials_facts import TABLE_PATH
 
@@ -157,15 +162,26 @@ def data_files(cfg: Any) -> list[dict[str, Any]]:
     return out
 
 
-def build_manifest(cfg: Any, parent: Path | None, resolved_cfg: dict[str, Any], metrics: dict[str, float],
-                   score: dict[str, Any], run_info: dict[str, Any], counts: dict[str, int]) -> dict[str, Any]:
+def build_manifest(
+    cfg: Any,
+    parent: Path | None,
+    resolved_cfg: dict[str, Any],
+    metrics: dict[str, float],
+    score: dict[str, Any],
+    run_info: dict[str, Any],
+    counts: dict[str, int],
+) -> dict[str, Any]:
     return {
         "experiment": str(cfg.experiment_name),
         "stage": int(cfg.stage.index),
         "mode": str(cfg.stage.mode),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "base_model": {"name": cfg.model.name, "name_or_path": cfg.model.get("name_or_path"),
-                       "source": cfg.model.source, "resolved_path": run_info.get("model_path")},
+        "base_model": {
+            "name": cfg.model.name,
+            "name_or_path": cfg.model.get("name_or_path"),
+            "source": cfg.model.source,
+            "resolved_path": run_info.get("model_path"),
+        },
         "parent": None if parent is None else {"path": str(parent), "sha256": export_hash(parent)},
         "data": {"files": data_files(cfg), "counts": counts},
         "score": score,

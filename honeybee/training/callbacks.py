@@ -32,19 +32,25 @@ class TrainingStats(L.Callback):
 
         dt = (self._steady_t1 or 0.0) - (self._steady_t0 or 0.0)
         per_rank = self._steady_tokens / dt if dt > 0 else None
-        out: dict[str, Any] = {"tokens": self.total_tokens * world_size, "steady_seconds": round(dt, 3),
-                               "tokens_per_s": per_rank * world_size if per_rank else None,
-                               "world_size": world_size}
+        out: dict[str, Any] = {
+            "tokens": self.total_tokens * world_size,
+            "steady_seconds": round(dt, 3),
+            "tokens_per_s": per_rank * world_size if per_rank else None,
+            "world_size": world_size,
+        }
         if torch.cuda.is_available():
             out["peak_gpu_mem_gib"] = torch.cuda.max_memory_allocated() / 2**30
         return out
 
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._t0 is None:
             self._t0 = time.perf_counter()
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         mask = batch.get("attention_mask")
         n = int(mask.sum()) if mask is not None else int(batch["input_ids"].numel())
         self._tokens += n
@@ -58,10 +64,18 @@ class TrainingStats(L.Callback):
             self._steady_t1 = now
         dt = time.perf_counter() - (self._t0 or time.perf_counter())
         if dt > 0:
-            pl_module.log("tok/s", self._tokens / dt, prog_bar=True, on_step=True, on_epoch=False, batch_size=1)
+            pl_module.log(
+                "tok/s", self._tokens / dt, prog_bar=True, on_step=True, on_epoch=False, batch_size=1
+            )
         if trainer.optimizers:
-            pl_module.log("lr", trainer.optimizers[0].param_groups[0]["lr"], prog_bar=True, on_step=True,
-                          on_epoch=False, batch_size=1)
+            pl_module.log(
+                "lr",
+                trainer.optimizers[0].param_groups[0]["lr"],
+                prog_bar=True,
+                on_step=True,
+                on_epoch=False,
+                batch_size=1,
+            )
         # A sliding window: reset every ~20 batches so the figure tracks the current speed.
         if batch_idx % 20 == 19:
             self._tokens, self._t0 = 0, time.perf_counter()
@@ -78,8 +92,9 @@ class KillAfterSteps(L.Callback):
         self.step = int(step)
         self.signal = signal
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         if trainer.global_step >= self.step:
             import os
             import signal as sig
@@ -108,6 +123,12 @@ class ValTaskScore(L.Callback):
         dm = trainer.datamodule
         # Every rank generates (the same records): under ZeRO-3 each forward gathers shards from all ranks.
         with zero3_generation(trainer):
-            score = task_score(pl_module.model, dm.tokenizer, dm.style, dm.splits["val"], self.max_records,
-                               self.max_new_tokens)
+            score = task_score(
+                pl_module.model,
+                dm.tokenizer,
+                dm.style,
+                dm.splits["val"],
+                self.max_records,
+                self.max_new_tokens,
+            )
         pl_module.log("val/task_score", score, prog_bar=True, sync_dist=True)

@@ -14,7 +14,9 @@ log = logging.getLogger(__name__)
 
 def world_size(cfg: Any) -> int:
     devices = cfg.trainer.devices
-    per_node = devices if isinstance(devices, int) and devices > 0 else int(cfg.hardware.get("gpus_per_node") or 1)
+    per_node = (
+        devices if isinstance(devices, int) and devices > 0 else int(cfg.hardware.get("gpus_per_node") or 1)
+    )
     return max(1, per_node) * max(1, int(cfg.trainer.num_nodes))
 
 
@@ -43,7 +45,11 @@ def apply_hardware(cfg: Any) -> dict[str, int] | None:
     with open_dict(cfg):
         cfg.data.batch_size = micro
         cfg.trainer.accumulate_grad_batches = accumulate
-    plan = {"global_batch_size": int(global_bs), "micro_batch_size": micro, "world_size": world,
-            "accumulate_grad_batches": accumulate}
+    plan = {
+        "global_batch_size": int(global_bs),
+        "micro_batch_size": micro,
+        "world_size": world,
+        "accumulate_grad_batches": accumulate,
+    }
     log.info("hardware %s: %s", hw.get("name"), plan)
     return plan

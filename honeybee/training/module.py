@@ -18,8 +18,11 @@ def rng_state() -> dict[str, Any]:
 
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     # Plain tensors and numbers only, so checkpoints still load with torch.load(weights_only=True).
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
-             "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)]}
+    state = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+    }
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -73,7 +76,7 @@ class CausalLMModule(L.LightningModule):
         return causal_lm_loss(self.model, batch, selective=self.selective_loss)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, n = self(batch)
+        loss, _ = self(batch)
         bs = batch["input_ids"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
         return loss
@@ -93,7 +96,11 @@ class CausalLMModule(L.LightningModule):
             groups.append({"params": no_decay, "weight_decay": 0.0})
         from honeybee.training.strategies import offloads_optimizer
 
-        hp = {"lr": float(o["lr"]), "betas": tuple(o.get("betas", (0.9, 0.999))), "eps": float(o.get("eps", 1e-8))}
+        hp = {
+            "lr": float(o["lr"]),
+            "betas": tuple(o.get("betas", (0.9, 0.999))),
+            "eps": float(o.get("eps", 1e-8)),
+        }
         if offloads_optimizer(self.trainer.strategy):
             # ZeRO-Offload steps the optimizer on the CPU: DeepSpeed's vectorised CPU Adam (a JIT-compiled op,
             # cached in $TORCH_EXTENSIONS_DIR) is several times faster there than torch's AdamW.
@@ -104,8 +111,10 @@ class CausalLMModule(L.LightningModule):
             opt = torch.optim.AdamW(groups, foreach=o.get("foreach"), **hp)
         total = int(self.trainer.estimated_stepping_batches)
         warmup = o.get("warmup_steps")
-        warmup = int(warmup) if warmup is not None else int(round(float(o.get("warmup_ratio", 0.0)) * total))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(warmup, total, float(o.get("min_lr_ratio", 0.0))))
+        warmup = int(warmup) if warmup is not None else round(float(o.get("warmup_ratio", 0.0)) * total)
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, warmup_cosine(warmup, total, float(o.get("min_lr_ratio", 0.0)))
+        )
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -126,7 +135,7 @@ class CausalLMModule(L.LightningModule):
             # DeepSpeed restores after setup, when the train loader already exists (built for
             # estimated_stepping_batches while the engine was created): hand it the state directly.
             built = getattr(self._trainer.fit_loop, "_combined_loader", None)
-            for loader in (built.flattened if built is not None else []):
+            for loader in built.flattened if built is not None else []:
                 if hasattr(loader, "load_state_dict") and hasattr(loader, "progress"):
                     loader.load_state_dict(states[0])
                     dm.resume_state = None

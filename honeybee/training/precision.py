@@ -50,7 +50,10 @@ def matmul_gflops(dtype: torch.dtype, n: int = 512, seconds: float = 0.3, device
 
 def cpu_bf16_probe(n: int = 256) -> dict[str, float]:
     """fp32 and bf16 matmul GFLOP/s on this CPU (quick; the bf16 side is slow where it is emulated)."""
-    return {"fp32_gflops": matmul_gflops(torch.float32, n, 0.1), "bf16_gflops": matmul_gflops(torch.bfloat16, n, 0.1)}
+    return {
+        "fp32_gflops": matmul_gflops(torch.float32, n, 0.1),
+        "bf16_gflops": matmul_gflops(torch.bfloat16, n, 0.1),
+    }
 
 
 def resolve_precision(requested: Any, accelerator: Any = "auto") -> tuple[str, dict[str, Any]]:
@@ -74,7 +77,11 @@ def resolve_precision(requested: Any, accelerator: Any = "auto") -> tuple[str, d
     probe = cpu_bf16_probe()
     ratio = probe["bf16_gflops"] / max(probe["fp32_gflops"], 1e-9)
     choice = "bf16-mixed" if ratio >= BF16_MIN_SPEEDUP else "32-true"
-    info = {"requested": "auto", **{k: round(v, 1) for k, v in probe.items()}, "bf16_over_fp32": round(ratio, 3),
-            "reason": f"CPU bf16 matmul {ratio:.2f}x fp32 (bf16 needs >= {BF16_MIN_SPEEDUP}x)"}
+    info = {
+        "requested": "auto",
+        **{k: round(v, 1) for k, v in probe.items()},
+        "bf16_over_fp32": round(ratio, 3),
+        "reason": f"CPU bf16 matmul {ratio:.2f}x fp32 (bf16 needs >= {BF16_MIN_SPEEDUP}x)",
+    }
     log.info("trainer.precision=auto -> %s: %s", choice, info["reason"])
     return choice, info

@@ -48,7 +48,9 @@ def instantiate_loggers(cfg: DictConfig) -> list[Any]:
 def instantiate_callbacks(cfg: DictConfig) -> list[Any]:
     from hydra.utils import instantiate
 
-    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+    return [
+        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c
+    ]
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
@@ -96,7 +98,9 @@ def load_stage_records(cfg: DictConfig) -> dict[str, list[Any]]:
 
     splits = prepare_splits(cfg.data, int(cfg.seed))
     for f in cfg.stage.get("extra_train_files") or []:
-        extra = load_alpaca(str(f), str(cfg.data.get("on_bad_record", "error")), source=f"stage{cfg.stage.index}")
+        extra = load_alpaca(
+            str(f), str(cfg.data.get("on_bad_record", "error")), source=f"stage{cfg.stage.index}"
+        )
         log.info("stage %s: +%d train records from %s", cfg.stage.index, len(extra), f)
         splits["train"] = splits["train"] + extra
     return splits
@@ -106,8 +110,14 @@ def restore_best(module: Any, trainer: Any) -> str | None:
     """Load the best checkpoint's trainable weights into ``module`` (the export should be the best model)."""
     import torch
 
-    best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks
-                 if getattr(cb, "monitor", None) and cb.best_model_path), None)
+    best = next(
+        (
+            cb.best_model_path
+            for cb in trainer.checkpoint_callbacks
+            if getattr(cb, "monitor", None) and cb.best_model_path
+        ),
+        None,
+    )
     if not best or not Path(best).is_file():
         return None
     state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
@@ -126,8 +136,14 @@ def best_trainable_state(module: Any, trainer: Any) -> tuple[dict[str, Any] | No
     """
     from honeybee.training.strategies import gathered_trainable_state, read_zero_checkpoint
 
-    best = next((cb.best_model_path for cb in trainer.checkpoint_callbacks
-                 if getattr(cb, "monitor", None) and cb.best_model_path), None)
+    best = next(
+        (
+            cb.best_model_path
+            for cb in trainer.checkpoint_callbacks
+            if getattr(cb, "monitor", None) and cb.best_model_path
+        ),
+        None,
+    )
     if best and Path(best).is_dir():
         state = read_zero_checkpoint(best) if trainer.is_global_zero else None
         trainer.strategy.barrier()
@@ -146,7 +162,6 @@ def train(cfg: DictConfig) -> float:
     import lightning as L
 
     from honeybee.progressive.stages import attach_parent, resolve_parent
-
     from honeybee.training.hardware import apply_hardware
 
     hw_plan = apply_hardware(cfg)
@@ -155,7 +170,9 @@ def train(cfg: DictConfig) -> float:
     sweep_info = apply_sweep_naming(cfg)
     from honeybee.training.precision import resolve_precision
 
-    precision, precision_info = resolve_precision(cfg.trainer.precision, cfg.trainer.get("accelerator", "auto"))
+    precision, precision_info = resolve_precision(
+        cfg.trainer.precision, cfg.trainer.get("accelerator", "auto")
+    )
     with open_dict(cfg):
         cfg.trainer.precision = precision
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
@@ -183,19 +200,33 @@ def train(cfg: DictConfig) -> float:
     model_path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, model_path)
     base = load_model(cfg.model, model_path)
-    model = attach_parent(base, parent, str(cfg.stage.mode), cfg.lora) if parent else apply_lora(base, cfg.lora)
+    model = (
+        attach_parent(base, parent, str(cfg.stage.mode), cfg.lora) if parent else apply_lora(base, cfg.lora)
+    )
     model.train()  # from_pretrained returns eval mode; dropout in LoRA layers should be active
     if cfg.hardware.get("gradient_checkpointing"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if hasattr(model, "enable_input_require_grads"):
             model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need an input grad
     trainable, total = count_parameters(model)
-    log.info("parameters: %s trainable / %s total (%.3f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)
+    log.info(
+        "parameters: %s trainable / %s total (%.3f%%)",
+        f"{trainable:,}",
+        f"{total:,}",
+        100 * trainable / total,
+    )
     if parent:
         log.info("stage %s starts from %s (mode=%s)", cfg.stage.index, parent, cfg.stage.mode)
-    run_info = {"git": git_commit(), "versions": versions(), "model_path": model_path,
-                "parameters": {"trainable": trainable, "total": total}, "choices": hydra_choices(),
-                "hardware": hw_plan, "sweep": sweep_info, "precision": precision_info}
+    run_info = {
+        "git": git_commit(),
+        "versions": versions(),
+        "model_path": model_path,
+        "parameters": {"trainable": trainable, "total": total},
+        "choices": hydra_choices(),
+        "hardware": hw_plan,
+        "sweep": sweep_info,
+        "precision": precision_info,
+    }
     atomic_write_json(out / "run_info.json", run_info)
 
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
@@ -207,43 +238,70 @@ def train(cfg: DictConfig) -> float:
 
         callbacks.append(ValTaskScore(int(cfg.score.max_records), int(cfg.score.max_new_tokens)))
     loggers = instantiate_loggers(cfg)
-    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                          strategy=build_strategy(cfg.strategy, cfg.trainer.get("accelerator"), cfg.data.batch_size))
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        strategy=build_strategy(cfg.strategy, cfg.trainer.get("accelerator"), cfg.data.batch_size),
+    )
     from honeybee.training import tracking
 
     tracking.log_hyperparams(loggers, cfg, resolved, hw_plan, sweep_info["sweep"])
 
     check = cfg.get("heldout_check") or {}
-    do_check = bool(check.get("enabled")) and bool(splits["test"]) and not trainer.fast_dev_run and ckpt_path is None
+    do_check = (
+        bool(check.get("enabled")) and bool(splits["test"]) and not trainer.fast_dev_run and ckpt_path is None
+    )
     if do_check:
         from honeybee.evaluation.heldout import heldout_check
 
-        check_args = dict(max_records=int(check.max_records), max_new_tokens=int(check.max_new_tokens),
-                          batch_size=int(check.batch_size))
-        before = heldout_check(model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
+        check_args = {
+            "max_records": int(check.max_records),
+            "max_new_tokens": int(check.max_new_tokens),
+            "batch_size": int(check.batch_size),
+        }
+        before = heldout_check(
+            model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args
+        )
 
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     state, best_ckpt = best_trainable_state(module, trainer)
-    best_score = next((float(cb.best_model_score) for cb in trainer.checkpoint_callbacks
-                       if getattr(cb, "monitor", None) == cfg.score.metric and cb.best_model_score is not None),
-                      metrics.get(str(cfg.score.metric)))
+    best_score = next(
+        (
+            float(cb.best_model_score)
+            for cb in trainer.checkpoint_callbacks
+            if getattr(cb, "monitor", None) == cfg.score.metric and cb.best_model_score is not None
+        ),
+        metrics.get(str(cfg.score.metric)),
+    )
     if trainer.is_global_zero:
         meta = {
             "prompt_style": str(cfg.data.prompt_style),
-            "base_model": {"name": cfg.model.name, "name_or_path": cfg.model.get("name_or_path"),
-                           "source": cfg.model.source},
+            "base_model": {
+                "name": cfg.model.name,
+                "name_or_path": cfg.model.get("name_or_path"),
+                "source": cfg.model.source,
+            },
             "lora": OmegaConf.to_container(cfg.lora, resolve=True),
             "experiment": str(cfg.experiment_name),
             "stage": int(cfg.stage.index),
             "parent": str(parent) if parent else None,
             "max_seq_len": int(cfg.data.max_seq_len),
-            "data": {"name": cfg.data.name, "path": cfg.data.get("path"), "counts": {k: len(v) for k, v in splits.items()}},
+            "data": {
+                "name": cfg.data.name,
+                "path": cfg.data.get("path"),
+                "counts": {k: len(v) for k, v in splits.items()},
+            },
             "git": run_info["git"],
         }
         export_model(module.model, tokenizer, out / ("adapter" if cfg.lora.enabled else "model"), meta, state)
-        summary: dict[str, Any] = {"metrics": metrics, "best_checkpoint": best_ckpt, "global_step": trainer.global_step,
-                                   "data": {k: v.as_dict() for k, v in dm.stats.items()}}
+        summary: dict[str, Any] = {
+            "metrics": metrics,
+            "best_checkpoint": best_ckpt,
+            "global_step": trainer.global_step,
+            "data": {k: v.as_dict() for k, v in dm.stats.items()},
+        }
         from honeybee.training.callbacks import TrainingStats
 
         stats = next((cb for cb in trainer.callbacks if isinstance(cb, TrainingStats)), None)
@@ -257,31 +315,57 @@ def train(cfg: DictConfig) -> float:
             # Under ZeRO-3 rank 0 holds only shards: check a plain copy of the model carrying the exported weights.
             eval_model = module.model
             if zero_stage(trainer.strategy) == 3:
-                eval_model = attach_parent(load_model(cfg.model, model_path), parent, str(cfg.stage.mode), cfg.lora) \
-                    if parent else apply_lora(load_model(cfg.model, model_path), cfg.lora)
+                eval_model = (
+                    attach_parent(load_model(cfg.model, model_path), parent, str(cfg.stage.mode), cfg.lora)
+                    if parent
+                    else apply_lora(load_model(cfg.model, model_path), cfg.lora)
+                )
             eval_model.load_state_dict(state, strict=False)
-            after = heldout_check(eval_model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args)
+            after = heldout_check(
+                eval_model, tokenizer, style, splits["test"], int(cfg.data.max_seq_len), **check_args
+            )
             summary["heldout"] = {"before": before, "after": after}
             rows = comparison_rows(before, after)
-            print_table(f"held-out test split ({len(splits['test'])} records)", rows, ("metric", "before", "after"))
+            print_table(
+                f"held-out test split ({len(splits['test'])} records)", rows, ("metric", "before", "after")
+            )
             tracking.log_final_eval(loggers, rows, tracking.heldout_plot(rows, out / "plots" / "heldout.png"))
             for lg in loggers:
-                lg.log_metrics({"test/loss_before": before["loss"], "test/loss_after": after["loss"]},
-                               step=trainer.global_step)
+                lg.log_metrics(
+                    {"test/loss_before": before["loss"], "test/loss_after": after["loss"]},
+                    step=trainer.global_step,
+                )
         atomic_write_json(out / "summary.json", summary)
-        score = {"metric": str(cfg.score.metric), "mode": str(cfg.score.mode), "best": best_score,
-                 **plateau_record(best_score, previous_best(cfg), str(cfg.score.mode), float(cfg.score.min_delta))}
+        score = {
+            "metric": str(cfg.score.metric),
+            "mode": str(cfg.score.mode),
+            "best": best_score,
+            **plateau_record(best_score, previous_best(cfg), str(cfg.score.mode), float(cfg.score.min_delta)),
+        }
         counts: dict[str, Any] = {k: len(v) for k, v in splits.items()}
-        by_source = {k: dict(Counter(str(r.meta.get("mixture_source", r.meta.get("source", "?"))) for r in v))
-                     for k, v in splits.items()}
+        by_source = {
+            k: dict(Counter(str(r.meta.get("mixture_source", r.meta.get("source", "?"))) for r in v))
+            for k, v in splits.items()
+        }
         counts["by_source"] = by_source
         manifest = build_manifest(cfg, parent, resolved, metrics, score, run_info, counts)
         # Written last: its presence marks the stage as finished for the next stage and the driver.
         atomic_write_json(out / "manifest.json", manifest)
         if score["plateau"]:
-            log.info("stage %s: best %s=%.4f did not beat stage %s (%.4f) by %s: plateau", cfg.stage.index,
-                     cfg.score.metric, best_score, int(cfg.stage.index) - 1, score["previous_best"], cfg.score.min_delta)
+            log.info(
+                "stage %s: best %s=%.4f did not beat stage %s (%.4f) by %s: plateau",
+                cfg.stage.index,
+                cfg.score.metric,
+                best_score,
+                int(cfg.stage.index) - 1,
+                score["previous_best"],
+                cfg.score.min_delta,
+            )
         log.info("run folder: %s", out)
 
-    value = best_score if best_score is not None else metrics.get(str(cfg.get("optimized_metric", cfg.score.metric)))
+    value = (
+        best_score
+        if best_score is not None
+        else metrics.get(str(cfg.get("optimized_metric", cfg.score.metric)))
+    )
     return float(value) if value is not None else math.nan

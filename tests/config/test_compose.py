@@ -7,12 +7,26 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from honeybee.progressive.stages import compose_train_config
 from honeybee.config.validate import train_config_problems
+from honeybee.progressive.stages import compose_train_config
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-GROUPS = ["model", "lora", "data", "strategy", "stage", "trainer", "callbacks", "logger", "paths", "hydra", "debug",
-          "experiment", "hardware", "hparams_search"]
+GROUPS = [
+    "model",
+    "lora",
+    "data",
+    "strategy",
+    "stage",
+    "trainer",
+    "callbacks",
+    "logger",
+    "paths",
+    "hydra",
+    "debug",
+    "experiment",
+    "hardware",
+    "hparams_search",
+]
 
 
 def _compose(overrides: list[str]):
@@ -34,7 +48,7 @@ def test_every_option_composes(group, option):
     cfg = _compose([f"{group}={option}"])
     choices = cfg.hydra.runtime.choices
     assert choices[group] == option
-    body = OmegaConf.masked_copy(cfg, [k for k in cfg.keys() if k != "hydra"])
+    body = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
     OmegaConf.to_container(body, resolve=True)  # every interpolation resolves
     assert train_config_problems(cfg) == []
 
@@ -89,13 +103,17 @@ GPU_PRESETS = ["a100x2", "a100x4", "a100x8", "h100x8", "multinode"]
 
 def test_scaleout_groups_have_their_options():
     assert {"cpu", "a100x2", "a100x4", "a100x8", "h100x8", "multinode"} <= set(HARDWARE)
-    assert {"deepspeed_stage2", "deepspeed_stage3", "deepspeed_stage3_offload", "ddp"} <= set(_options("strategy"))
+    assert {"deepspeed_stage2", "deepspeed_stage3", "deepspeed_stage3_offload", "ddp"} <= set(
+        _options("strategy")
+    )
     assert {"slurm", "slurm_local"} <= set(_options("hydra/launcher"))
     assert "lora_optuna" in _options("hparams_search")
 
 
-@pytest.mark.parametrize("hardware,strategy", [(h, "deepspeed_stage3") for h in HARDWARE]
-                         + [("a100x4", s) for s in _options("strategy")])
+@pytest.mark.parametrize(
+    "hardware,strategy",
+    [(h, "deepspeed_stage3") for h in HARDWARE] + [("a100x4", s) for s in _options("strategy")],
+)
 def test_hardware_and_strategy_options_compose_and_hold_the_global_batch(hardware, strategy):
     from honeybee.training.hardware import apply_hardware
 
@@ -134,8 +152,10 @@ def test_every_launcher_composes(launcher):
     if launcher == "slurm":
         assert (launch["nodes"], launch["gpus_per_node"], launch["tasks_per_node"]) == (1, 4, 4)
         assert {"partition", "account", "timeout_min"} <= set(launch)
-        multi = OmegaConf.to_container(_compose(["hydra/launcher=slurm", "hardware=multinode",
-                                                 "trainer.num_nodes=3"]).hydra.launcher, resolve=True)
+        multi = OmegaConf.to_container(
+            _compose(["hydra/launcher=slurm", "hardware=multinode", "trainer.num_nodes=3"]).hydra.launcher,
+            resolve=True,
+        )
         assert (multi["nodes"], multi["gpus_per_node"]) == (3, 8)
 
 
@@ -149,12 +169,19 @@ def test_optuna_search_maximises_the_configured_validation_score():
 
 
 def test_qlora_is_refused_under_zero3_and_on_cpu_with_clear_messages():
-    zero3 = " | ".join(train_config_problems(_compose(["model.quantization=4bit", "strategy=deepspeed_stage3_offload"])))
+    zero3 = " | ".join(
+        train_config_problems(_compose(["model.quantization=4bit", "strategy=deepspeed_stage3_offload"]))
+    )
     assert "cannot run under DeepSpeed ZeRO-3" in zero3 and "deepspeed_stage2" in zero3
-    cpu = " | ".join(train_config_problems(_compose(["model.quantization=4bit", "strategy=deepspeed_stage2",
-                                                     "hardware=cpu"])))
+    cpu = " | ".join(
+        train_config_problems(
+            _compose(["model.quantization=4bit", "strategy=deepspeed_stage2", "hardware=cpu"])
+        )
+    )
     assert "ZeRO-3" not in cpu and "needs a CUDA GPU" in cpu
-    full = " | ".join(train_config_problems(_compose(["model.quantization=4bit", "lora=none", "hardware=a100x2"])))
+    full = " | ".join(
+        train_config_problems(_compose(["model.quantization=4bit", "lora=none", "hardware=a100x2"]))
+    )
     assert "lora=none cannot" in full
     bad = train_config_problems(_compose(["model.quantization=3bit"]))
     assert bad == ["model.quantization='3bit' is not one of: null, 4bit"]
@@ -164,7 +191,13 @@ def test_qlora_with_zero2_or_ddp_on_gpu_passes_validation_when_bitsandbytes_is_p
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: object() if n == "bitsandbytes" else real(n, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n, *a: object() if n == "bitsandbytes" else real(n, *a)
+    )
     for strategy in ("deepspeed_stage2", "ddp"):
-        assert train_config_problems(_compose(["model.quantization=4bit", f"strategy={strategy}",
-                                               "hardware=a100x2"])) == []
+        assert (
+            train_config_problems(
+                _compose(["model.quantization=4bit", f"strategy={strategy}", "hardware=a100x2"])
+            )
+            == []
+        )

@@ -139,6 +139,7 @@ def test_map_keeps_input_order_and_stops_at_the_first_fatal_error(fake, tmp_path
         c.map(work, range(20))
     assert len(started) < 20  # queued items were cancelled, not sent
 
+
 def test_unknown_backend_and_missing_key(monkeypatch):
     with pytest.raises(ConfigError, match="not a backend"):
         make_backend(OmegaConf.create({"type": "cohere", "model": "x"}), "verifier")

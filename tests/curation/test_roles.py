@@ -109,7 +109,7 @@ def test_verifier_keep_rule_is_honeybees_and_configurable():
 
 def test_evaluator_finds_weakest_topics_and_targets_them():
     def score(x):
-        return json.dumps({c: x for c in ("accuracy", "relevance", "completeness", "reasonableness")})
+        return json.dumps(dict.fromkeys(("accuracy", "relevance", "completeness", "reasonableness"), x))
 
     rows = [
         {"instruction": f"Q{i}", "input": "", "reference": "R", "answer": f"ans{i}", "topic": t}

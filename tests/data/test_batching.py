@@ -32,8 +32,11 @@ RECORDS = [
     Record("What is the band gap of the given material?", "silicon (Si)", "1.12 eV"),
     Record("Tell me the density of the given material.", "copper (Cu)", "8.96 g/cm^3"),
     Record("Is the given material a metal?", "germanium (Ge)", "No"),
-    Record("Summarise the abstract.", "We present results of magnetic susceptibility measurements. " * 3,
-           "Thin films were measured."),
+    Record(
+        "Summarise the abstract.",
+        "We present results of magnetic susceptibility measurements. " * 3,
+        "Thin films were measured.",
+    ),
     Record("Given the material, what is its melting point?", "titanium (Ti)", "1941 K"),
     Record("Name a wide band gap semiconductor.", "", "gallium nitride"),
 ]
@@ -193,8 +196,9 @@ def test_loaders_serve_every_record_once(tiny_tokenizer, facts_train, batching):
         assert all(b["input_ids"].shape[1] <= 512 for b in batches)
         assert len(batches) < len(train) / 8 / 2  # several records per row
     # Lightning swaps in SequentialSampler(dataset) for overfit_batches: every strategy must allow that.
-    sequential = DataLoader(loader.dataset, batch_size=8, sampler=SequentialSampler(loader.dataset),
-                            collate_fn=loader.collate_fn)
+    sequential = DataLoader(
+        loader.dataset, batch_size=8, sampler=SequentialSampler(loader.dataset), collate_fn=loader.collate_fn
+    )
     assert sum(int(b["attention_mask"].sum()) for b in sequential) == real
 
 
@@ -209,9 +213,18 @@ def test_packed_training_runs_under_lightning(tiny_model, tiny_tokenizer):
     splits = {k: v[:64] for k, v in prepare_splits(cfg, 0).items()}  # a few records keep it quick
     dm = InstructionDataModule(cfg, tiny_tokenizer, splits, seed=0, run_dir=None)
     stats = TrainingStats()
-    trainer = L.Trainer(accelerator="cpu", max_steps=2, val_check_interval=2, limit_val_batches=1,
-                        num_sanity_val_steps=0, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, callbacks=[stats])
+    trainer = L.Trainer(
+        accelerator="cpu",
+        max_steps=2,
+        val_check_interval=2,
+        limit_val_batches=1,
+        num_sanity_val_steps=0,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[stats],
+    )
     trainer.fit(CausalLMModule(tiny_model.train(), {"lr": 1e-3}), datamodule=dm)
     assert trainer.global_step == 2
     first = list(islice(dm.train_dataloader(), 2))  # same seed and epoch: the batches the trainer saw

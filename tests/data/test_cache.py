@@ -18,8 +18,11 @@ ALPACA = PromptStyle.from_name("alpaca")
 
 RECORDS = [
     Record("What is the band gap of the given material?", "silicon (Si)", "1.12 eV"),
-    Record("Summarise the abstract.", "We present results of magnetic susceptibility measurements. " * 8,
-           "Thin films were measured."),
+    Record(
+        "Summarise the abstract.",
+        "We present results of magnetic susceptibility measurements. " * 8,
+        "Thin films were measured.",
+    ),
     Record("Is the given material a metal?", "copper (Cu)", "Yes"),
     Record("Q?", "", "word " * 100),  # dropped at max_seq_len 64: the stats must say so on cached runs too
 ]
@@ -60,12 +63,15 @@ def test_second_run_hits_the_cache(tiny_tokenizer, tmp_path, counted):
     assert rows1["length"] == [len(x) for x in rows1["input_ids"]]
 
 
-@pytest.mark.parametrize("change", [
-    {"max_seq_len": 80},
-    {"train_on_prompt": True},
-    {"style": PromptStyle.from_name("plain")},
-    {"records": RECORDS[:-1] + [Record("Q?", "", "word " * 99)]},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"max_seq_len": 80},
+        {"train_on_prompt": True},
+        {"style": PromptStyle.from_name("plain")},
+        {"records": RECORDS[:-1] + [Record("Q?", "", "word " * 99)]},
+    ],
+)
 def test_changed_input_misses_the_cache(tiny_tokenizer, tmp_path, counted, change):
     _run(tiny_tokenizer, tmp_path)
     counted.clear()

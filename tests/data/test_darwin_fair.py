@@ -8,9 +8,9 @@ import re
 from collections import Counter
 
 import pytest
+from conftest import SHARED_DATA, needs_shared
 from omegaconf import OmegaConf
 
-from conftest import SHARED_DATA, needs_shared
 from honeybee.data.darwin_fair import (
     DARWIN_TEMPLATES,
     TASKS,

@@ -6,9 +6,9 @@ import json
 from collections import Counter
 
 import pytest
+from conftest import SHARED_DATA, needs_shared
 from omegaconf import OmegaConf
 
-from conftest import SHARED_DATA, needs_shared
 from honeybee.data.matsci_nlp import (
     BATTERY_RELATIONS,
     SOFC_ENTITIES,

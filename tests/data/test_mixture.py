@@ -9,10 +9,10 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from conftest import MATSCI_INSTRUCT, ROOT, SHARED_DATA, TINY, needs_shared
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
-from conftest import MATSCI_INSTRUCT, ROOT, SHARED_DATA, TINY, needs_shared
 from honeybee.cli import check_overrides
 from honeybee.data.darwin_fair import TASKS as DARWIN_TASKS
 from honeybee.data.mixture import Component, apportion, mix, mixture_size, normalised
@@ -30,8 +30,9 @@ def _records(name: str, n: int, per_group: int = 1) -> list[Record]:
     return [Record(f"{name} q{i}", "", f"a{i}", {"group": f"g{i // per_group}"}) for i in range(n)]
 
 
-def _mix(sizes: dict[str, int], weights: dict[str, float], caps: dict[str, int] | None = None, seed: int = 0,
-         **kw):
+def _mix(
+    sizes: dict[str, int], weights: dict[str, float], caps: dict[str, int] | None = None, seed: int = 0, **kw
+):
     comps = [Component(name, weights[name], (caps or {}).get(name)) for name in sizes]
     return mix(comps, [_records(name, n) for name, n in sizes.items()], seed, **kw)
 
@@ -60,7 +61,10 @@ def test_counts_follow_weights_and_caps():
     records, shares = _mix({"a": 100, "b": 1000, "c": 40}, {"a": 1, "b": 3, "c": 1}, {"b": 250})
     assert _counts(records) == {"a": 40, "b": 120, "c": 40}
     assert [(s.requested, s.realised, s.available, s.cap) for s in shares] == [
-        (40, 40, 100, None), (120, 120, 1000, 250), (40, 40, 40, None)]
+        (40, 40, 100, None),
+        (120, 120, 1000, 250),
+        (40, 40, 40, None),
+    ]
     # A tighter cap on b makes it the limit: 90 / 0.6 = 150 records in all, still 1:3:1.
     records, _ = _mix({"a": 100, "b": 1000, "c": 40}, {"a": 1, "b": 3, "c": 1}, {"b": 90})
     assert _counts(records) == {"a": 30, "b": 90, "c": 30}
@@ -97,8 +101,9 @@ def test_draws_are_seeded_and_nested():
     small, _ = _mix({"a": 500, "b": 500}, {"a": 1, "b": 3}, seed=1, total=200)
     large, _ = _mix({"a": 500, "b": 500}, {"a": 1, "b": 1}, seed=1, total=200)
     alone, _ = _mix({"a": 500}, {"a": 1}, seed=1, total=100)
-    a_small, a_large, a_alone = ({r.instruction for r in recs if r.meta["mixture_source"] == "a"}
-                                 for recs in (small, large, alone))
+    a_small, a_large, a_alone = (
+        {r.instruction for r in recs if r.meta["mixture_source"] == "a"} for recs in (small, large, alone)
+    )
     assert len(a_small) == 50 and a_small < a_large == a_alone
 
 
@@ -122,16 +127,23 @@ def test_total_with_and_without_upsampling(caplog):
 def test_config_inherits_options_prefixes_groups_and_logs(tmp_path, caplog):
     facts = load_records(OmegaConf.create({"source": "materials_facts"}))
     path = _alpaca_file(tmp_path / "mi.jsonl", 300, bad_line=True)
-    cfg = _data({"facts": {"source": "materials_facts", "weight": 2, "cap": 600},
-                 "matsci_instruct": {"path": str(path), "weight": 1}}, on_bad_record="skip")
+    cfg = _data(
+        {
+            "facts": {"source": "materials_facts", "weight": 2, "cap": 600},
+            "matsci_instruct": {"path": str(path), "weight": 1},
+        },
+        on_bad_record="skip",
+    )
     with caplog.at_level("INFO"):
         records = load_records(cfg)
     # facts: pool 600 at 2/3 allows 900, matsci_instruct: 300 at 1/3 allows 900 -> 600 + 300.
     assert _counts(records) == {"facts": 600, "matsci_instruct": 300}
     assert "skipped 1 bad record(s)" in caplog.text  # the top-level on_bad_record=skip reached the component
     assert "weights sum to 3; normalised to facts 0.667, matsci_instruct 0.333" in caplog.text
-    assert (f"realised/requested: facts 600/600 (weight 0.667, of {len(facts)}, cap 600) | matsci_instruct "
-            "300/300 (weight 0.333, of 300) | total 900/900") in caplog.text
+    assert (
+        f"realised/requested: facts 600/600 (weight 0.667, of {len(facts)}, cap 600) | matsci_instruct "
+        "300/300 (weight 0.333, of 300) | total 900/900"
+    ) in caplog.text
     fact_groups = {r.meta["group"] for r in facts}
     for r in records:
         name, _, group = r.meta["group"].partition(":")
@@ -155,13 +167,17 @@ def test_groups_of_different_sources_never_collide():
         ({"facts": {**FACTS, "weight": -1}}, r"data\.components\.facts\.weight=-1 must be a number >= 0"),
         ({"facts": {**FACTS, "weight": "lots"}}, r"data\.components\.facts\.weight='lots' must be"),
         ({"facts": {**FACTS, "wieght": 1}}, r"data\.components\.facts\.weight is required"),
-        ({"facts": {**FACTS, "weight": 0}, "darwin_fair": {"weight": 0.0}},
-         r"weight is 0 \(data\.components\.facts\.weight, data\.components\.darwin_fair\.weight\)"),
+        (
+            {"facts": {**FACTS, "weight": 0}, "darwin_fair": {"weight": 0.0}},
+            r"weight is 0 \(data\.components\.facts\.weight, data\.components\.darwin_fair\.weight\)",
+        ),
         ({"facts": {**FACTS, "weight": 1, "cap": 0}}, r"data\.components\.facts\.cap=0 must be null or an"),
         ({"x": {"weight": 1}}, r"data\.components\.x\.source='x' is not one of: materials_facts, "),
         ({"x": {"source": "mixture", "weight": 1}}, r"data\.components\.x\.source='mixture' is not one of"),
-        ({"matsci_instruct": {"weight": 1, "path": None}},
-         r"data\.components\.matsci_instruct: data\.path is required for data=matsci_instruct"),
+        (
+            {"matsci_instruct": {"weight": 1, "path": None}},
+            r"data\.components\.matsci_instruct: data\.path is required for data=matsci_instruct",
+        ),
         ({"facts": "materials_facts"}, r"data\.components\.facts must be a mapping"),
         ({}, r"data\.components is empty"),
     ],
@@ -173,9 +189,11 @@ def test_bad_options_name_the_option(components, match):
 
 @pytest.mark.parametrize(
     "top,match",
-    [({"total": 0}, r"data\.total=0 must be null or an integer >= 1"),
-     ({"upsample": "yes"}, r"data\.upsample='yes' must be true or false"),
-     ({"mixture_seed": 1.5}, r"data\.mixture_seed=1\.5 must be null \(split_seed\) or an integer")],
+    [
+        ({"total": 0}, r"data\.total=0 must be null or an integer >= 1"),
+        ({"upsample": "yes"}, r"data\.upsample='yes' must be true or false"),
+        ({"mixture_seed": 1.5}, r"data\.mixture_seed=1\.5 must be null \(split_seed\) or an integer"),
+    ],
 )
 def test_bad_top_level_options(top, match):
     with pytest.raises(ConfigError, match=match):
@@ -214,10 +232,16 @@ def test_documented_overrides_compose():
     """The yaml's examples: reweighting is a plain override; an extra component is added with ``+``."""
     from honeybee.data.mixture import parse_components
 
-    extra = ("+data.components.darwin_cls={source: darwin_fair, path: ${paths.shared_data_dir}/darwin_fair, "
-             "tasks: [matbench_glass, matbench_is_metal], weight: 0.2}")
-    argv = ["data=mixture", "data.components.matsci_instruct.weight=1",
-            "data.components.matsci_instruct.path=x.json", extra]
+    extra = (
+        "+data.components.darwin_cls={source: darwin_fair, path: ${paths.shared_data_dir}/darwin_fair, "
+        "tasks: [matbench_glass, matbench_is_metal], weight: 0.2}"
+    )
+    argv = [
+        "data=mixture",
+        "data.components.matsci_instruct.weight=1",
+        "data.components.matsci_instruct.path=x.json",
+        extra,
+    ]
     problem, cfg = check_overrides(argv, "train")
     assert problem is None and cfg.data.components.darwin_cls.weight == 0.2
     typo, _ = check_overrides(["data=mixture", "data.components.matsci_instrct.weight=1"], "train")
@@ -233,8 +257,12 @@ def test_documented_overrides_compose():
 @needs_shared(MATSCI_NLP)
 @needs_shared(MATSCI_INSTRUCT)
 def test_real_shared_data_mixture():
-    cfg = OmegaConf.create({"paths": {"shared_data_dir": str(SHARED_DATA)},
-                            "data": OmegaConf.load(ROOT / "conf" / "data" / "mixture.yaml")})
+    cfg = OmegaConf.create(
+        {
+            "paths": {"shared_data_dir": str(SHARED_DATA)},
+            "data": OmegaConf.load(ROOT / "conf" / "data" / "mixture.yaml"),
+        }
+    )
     comps = cfg.data.components
     comps.matsci_nlp.weight, comps.matsci_instruct.weight = 0.25, 0.25
     comps.matsci_instruct.path = str(MATSCI_INSTRUCT)
@@ -256,9 +284,13 @@ def test_real_shared_data_mixture():
 def test_train_runs_on_the_default_mixture(train_run):
     r = train_run([*TINY, "data=mixture", "debug=fdr"])
     assert r.returncode == 0, r.stderr[-2000:]
-    assert ("mixture (seed 1234), realised/requested: materials_facts 1126/1126 (weight 0.500, of 1126) | "
-            "darwin_fair 1126/1126 (weight 0.500, of 4768, cap 2000) | total 2252/2252") in r.stdout
+    assert (
+        "mixture (seed 1234), realised/requested: materials_facts 1126/1126 (weight 0.500, of 1126) | "
+        "darwin_fair 1126/1126 (weight 0.500, of 4768, cap 2000) | total 2252/2252"
+    ) in r.stdout
     splits = r.run_dir / "splits"
     written = [json.loads(line) for s in ("train", "val", "test") for line in (splits / f"{s}.jsonl").open()]
-    assert Counter(d["meta"]["mixture_source"] for d in written) == {"materials_facts": 1126,
-                                                                      "darwin_fair": 1126}
+    assert Counter(d["meta"]["mixture_source"] for d in written) == {
+        "materials_facts": 1126,
+        "darwin_fair": 1126,
+    }

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import SHARED_DATA, needs_shared
 from omegaconf import OmegaConf
 
-from conftest import SHARED_DATA, needs_shared
 from honeybee.data.sciinstruct import extract_final_answer, load_sciinstruct
 from honeybee.data.sources import load_records
 from honeybee.utils.errors import ConfigError, DataError

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import MATSCI_INSTRUCT, needs_shared
+
 from honeybee.data.records import Record
 from honeybee.data.sources import load_alpaca
 from honeybee.data.splits import load_splits, save_splits, split_records
@@ -19,7 +19,10 @@ def _write(path, obj):
 
 
 def test_json_and_jsonl_load(tmp_path):
-    recs = [{"instruction": "Q1", "input": "", "output": "A1"}, {"instruction": "Q2", "output": "A2", "accuracy": 97}]
+    recs = [
+        {"instruction": "Q1", "input": "", "output": "A1"},
+        {"instruction": "Q2", "output": "A2", "accuracy": 97},
+    ]
     a = load_alpaca(_write(tmp_path / "a.json", recs))
     b = load_alpaca(_write(tmp_path / "b.jsonl", "\n".join(json.dumps(r) for r in recs) + "\n"))
     for got in (a, b):
@@ -31,7 +34,10 @@ def test_json_and_jsonl_load(tmp_path):
     "content,match",
     [
         ('[{"instruction": "Q", "output": "A"},', r"bad\.json: malformed JSON at line 1"),
-        ([{"instruction": "Q", "output": "A"}, {"instruction": "Q"}], r"bad\.json: record 1: missing field 'output'"),
+        (
+            [{"instruction": "Q", "output": "A"}, {"instruction": "Q"}],
+            r"bad\.json: record 1: missing field 'output'",
+        ),
         ([{"instruction": "Q", "output": 3}], r"record 0: field 'output' must be a string"),
         ([{"instruction": "  ", "output": "A"}], r"record 0: empty instruction"),
         ([], r"bad\.json: no usable records"),
@@ -53,7 +59,12 @@ def test_non_utf8_and_missing_file(tmp_path):
 
 
 def test_skip_policy_counts_bad_lines(tmp_path, caplog):
-    lines = ['{"instruction": "Q", "output": "A"}', "{not json", '{"instruction": "Q2"}', '{"instruction": "Q3", "output": "C"}']
+    lines = [
+        '{"instruction": "Q", "output": "A"}',
+        "{not json",
+        '{"instruction": "Q2"}',
+        '{"instruction": "Q3", "output": "C"}',
+    ]
     with caplog.at_level("WARNING"):
         recs = load_alpaca(_write(tmp_path / "m.jsonl", "\n".join(lines)), on_bad_record="skip")
     assert [r.output for r in recs] == ["A", "C"]

@@ -32,8 +32,8 @@ def test_long_input_is_truncated_before_the_response(tiny_tokenizer):
     item = tokenize_record(rec, tiny_tokenizer, style, max_seq_len=96, stats=stats)
     resp = tiny_tokenizer(rec.output, add_special_tokens=False)["input_ids"] + [tiny_tokenizer.eos_token_id]
     assert len(item["input_ids"]) <= 96
-    assert item["input_ids"][-len(resp):] == resp  # the whole response survives
-    assert item["labels"][-len(resp):] == resp
+    assert item["input_ids"][-len(resp) :] == resp  # the whole response survives
+    assert item["labels"][-len(resp) :] == resp
     decoded = tiny_tokenizer.decode(item["input_ids"])
     assert "### Instruction:\nSummarise the abstract." in decoded and "### Response:" in decoded
     assert stats.input_truncated == 1 and stats.dropped_too_long == 0 and stats.kept == 1

@@ -28,8 +28,16 @@ def _cfg(path, **verifier):
 
 
 def _scored(i, acc, rel=98, comp=97, reas=96, **extra):
-    return {"instruction": f"Q{i}", "input": "", "output": "A", "accuracy": acc, "relevance": rel,
-            "completeness": comp, "reasonableness": reas, **extra}
+    return {
+        "instruction": f"Q{i}",
+        "input": "",
+        "output": "A",
+        "accuracy": acc,
+        "relevance": rel,
+        "completeness": comp,
+        "reasonableness": reas,
+        **extra,
+    }
 
 
 def test_filter_counts_and_keeps_unscored(tmp_path, caplog):

@@ -25,12 +25,22 @@ def test_snap_label():
 def test_task_metrics_hand_computed():
     recs = [
         Record("gap?", "Si", "1.12 eV", {"task_type": "regression", "property": "band_gap", "target": 1.12}),
-        Record("gap?", "GaAs", "1.42 eV", {"task_type": "regression", "property": "band_gap", "target": 1.42}),
+        Record(
+            "gap?", "GaAs", "1.42 eV", {"task_type": "regression", "property": "band_gap", "target": 1.42}
+        ),
         Record("gap?", "C", "5.5 eV", {"task_type": "regression", "property": "band_gap", "target": 5.5}),
-        Record("metal?", "Cu", "Yes", {"task_type": "classification", "property": "is_metal", "label": "Yes",
-                                       "labels": ["Yes", "No"]}),
-        Record("metal?", "Si", "No", {"task_type": "classification", "property": "is_metal", "label": "No",
-                                      "labels": ["Yes", "No"]}),
+        Record(
+            "metal?",
+            "Cu",
+            "Yes",
+            {"task_type": "classification", "property": "is_metal", "label": "Yes", "labels": ["Yes", "No"]},
+        ),
+        Record(
+            "metal?",
+            "Si",
+            "No",
+            {"task_type": "classification", "property": "is_metal", "label": "No", "labels": ["Yes", "No"]},
+        ),
     ]
     m = task_metrics(recs, ["1.0 eV", "2.42", "unknown", "Yes", "Yes"])
     assert abs(m["band_gap"]["mae"] - (0.12 + 1.0) / 2) < 1e-9

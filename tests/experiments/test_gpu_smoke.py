@@ -18,7 +18,7 @@ from smoke_report import run_row
 
 
 def test_gpu_smoke_script_is_valid_bash():
-    p = subprocess.run(  # noqa: PLW1510 - the return code is asserted
+    p = subprocess.run(
         ["bash", "-n", str(ROOT / "experiments" / "gpu_smoke.sh")], capture_output=True, text=True
     )
     assert p.returncode == 0, p.stderr
@@ -72,7 +72,7 @@ def test_gpu_smoke_runs_end_to_end_on_cpu(tmp_path):
         "PY": sys.executable,
         "WANDB_MODE": "offline",
     }
-    p = subprocess.run(  # noqa: PLW1510 - the return code is asserted
+    p = subprocess.run(
         ["bash", str(ROOT / "experiments" / "gpu_smoke.sh"), "--cpu"],
         cwd=ROOT,
         capture_output=True,

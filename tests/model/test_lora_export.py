@@ -13,7 +13,9 @@ from honeybee.model.loading import find_package_gguf, load_model
 from honeybee.model.lora import apply_lora, count_parameters
 from honeybee.utils.errors import ConfigError
 
-LORA = OmegaConf.create({"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+LORA = OmegaConf.create(
+    {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+)
 
 
 def test_lora_trains_only_adapters(tiny_model):
@@ -47,7 +49,8 @@ def test_exported_adapter_reloads_with_plain_peft(tmp_path, tiny_cfg, tiny_model
     expected = model(input_ids=ids).logits
     out = export_model(model, tiny_tokenizer, tmp_path / "adapter", {"prompt_style": "alpaca"})
     assert {"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "honeybee.json"} <= {
-        p.name for p in out.iterdir()}
+        p.name for p in out.iterdir()
+    }
     assert read_meta(out)["prompt_style"] == "alpaca"
     reloaded = PeftModel.from_pretrained(load_model(tiny_cfg), out).eval()
     got = reloaded(input_ids=ids).logits

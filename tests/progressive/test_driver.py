@@ -7,13 +7,27 @@ import sys
 
 from conftest import ROOT, TINY
 
-QUICK = [*TINY, "trainer.max_steps=3", "data.batch_size=8", "trainer.val_check_interval=3",
-         "trainer.limit_val_batches=2"]
+QUICK = [
+    *TINY,
+    "trainer.max_steps=3",
+    "data.batch_size=8",
+    "trainer.val_check_interval=3",
+    "trainer.limit_val_batches=2",
+]
 
 
 def _drive(tmp_path, stages, extra):
-    cmd = [sys.executable, str(ROOT / "experiments" / "progressive.py"), "--stages", str(stages), "--",
-           *QUICK, f"paths.log_dir={tmp_path}", "experiment_name=drv", *extra]
+    cmd = [
+        sys.executable,
+        str(ROOT / "experiments" / "progressive.py"),
+        "--stages",
+        str(stages),
+        "--",
+        *QUICK,
+        f"paths.log_dir={tmp_path}",
+        "experiment_name=drv",
+        *extra,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -23,7 +37,11 @@ def test_three_stages_back_to_back(tmp_path):
     for k in (1, 2, 3):
         assert (tmp_path / "drv" / "tiny_llama" / f"stage{k}" / "manifest.json").is_file()
     table = p.stdout[p.stdout.index("stage ") :]
-    assert "stage3/adapter" not in table and "stage2/adapter" in table and "plateau" not in p.stdout.split("\n")[-2]
+    assert (
+        "stage3/adapter" not in table
+        and "stage2/adapter" in table
+        and "plateau" not in p.stdout.split("\n")[-2]
+    )
 
 
 def test_stops_on_plateau(tmp_path):

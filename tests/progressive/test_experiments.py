@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import MATSCI_INSTRUCT, SHARED_DATA, TINY, needs_shared
+
 from honeybee.cli import stage_overrides
 from honeybee.progressive.stages import compose_train_config
 
@@ -34,7 +34,11 @@ def test_recipe_composes(name):
 
 def test_darwin15_stage2_brings_its_own_data():
     s1 = stage_overrides(compose_train_config(["experiment=darwin15", "stage=1"]))
-    assert len(s1) == 1 and s1[0].startswith("data.path=") and s1[0].endswith("train_instruction_from_chatgpt.json")
+    assert (
+        len(s1) == 1
+        and s1[0].startswith("data.path=")
+        and s1[0].endswith("train_instruction_from_chatgpt.json")
+    )
     over = stage_overrides(compose_train_config(["experiment=darwin15", "stage=2"]))
     assert over == ["data=darwin_fair"]
     cfg = compose_train_config(["experiment=darwin15", "stage=2", *over])
@@ -48,7 +52,10 @@ def test_hardware_presets_hold_the_global_batch():
     for hw in ("a100x2", "a100x4", "a100x8", "h100x8"):
         cfg = compose_train_config([f"hardware={hw}"])
         plan = apply_hardware(cfg)
-        assert plan["global_batch_size"] == plan["micro_batch_size"] * plan["world_size"] * plan["accumulate_grad_batches"]
+        assert (
+            plan["global_batch_size"]
+            == plan["micro_batch_size"] * plan["world_size"] * plan["accumulate_grad_batches"]
+        )
         assert cfg.trainer.accumulate_grad_batches == plan["accumulate_grad_batches"]
         seen[hw] = plan["accumulate_grad_batches"]
     assert seen == {"a100x2": 16, "a100x4": 8, "a100x8": 4, "h100x8": 2}
@@ -69,8 +76,14 @@ def test_recipe_dry_run_on_tiny_model(name, train_run):
 
 def test_sciglm_dry_run_on_tiny_model(train_run, tmp_path):
     data = tmp_path / "sci.jsonl"
-    rows = [{"content": f"What is {i} + {i}?", "summary": f"Adding gives {2 * i}. The answer is {2 * i}.",
-             "subject": "math"} for i in range(40)]
+    rows = [
+        {
+            "content": f"What is {i} + {i}?",
+            "summary": f"Adding gives {2 * i}. The answer is {2 * i}.",
+            "subject": "math",
+        }
+        for i in range(40)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     r = train_run(["experiment=sciglm", *DRY, f"data.path={data}", "hardware.gradient_checkpointing=false"])
     assert r.returncode == 0, r.stderr[-2000:]
@@ -85,4 +98,6 @@ def test_darwin15_stage2_dry_run_continues_stage1(train_run, tmp_path):
     s2 = train_run([*common, "stage=2", f"stage.init_from={s1.run_dir}"], name="s2")
     assert s2.returncode == 0, s2.stderr[-2000:]
     manifest = json.loads((s2.run_dir / "manifest.json").read_text())
-    assert manifest["config"]["data"]["source"] == "darwin_fair" and manifest["parent"]["path"].startswith(str(s1.run_dir))
+    assert manifest["config"]["data"]["source"] == "darwin_fair" and manifest["parent"]["path"].startswith(
+        str(s1.run_dir)
+    )

@@ -3,19 +3,31 @@
 from __future__ import annotations
 
 import pytest
-from safetensors.torch import load_file
-
 from conftest import TINY
+from safetensors.torch import load_file
 
 
 @pytest.mark.parametrize("batching", ["length_grouped", "pad", "packed"])
 def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(train_run, batching):
-    common = [*TINY, "trainer.max_steps=10", "data.batch_size=8", "lora.dropout=0.1", f"data.batching={batching}",
-              "callbacks.last_checkpoint.every_n_train_steps=3", "optim.warmup_steps=2"]
+    common = [
+        *TINY,
+        "trainer.max_steps=10",
+        "data.batch_size=8",
+        "lora.dropout=0.1",
+        f"data.batching={batching}",
+        "callbacks.last_checkpoint.every_n_train_steps=3",
+        "optim.warmup_steps=2",
+    ]
     full = train_run(common, name="full")
     assert full.returncode == 0, full.stderr[-2000:]
-    killed = train_run([*common, "+callbacks.kill._target_=honeybee.training.callbacks.KillAfterSteps",
-                        "+callbacks.kill.step=7"], name="resumed")
+    killed = train_run(
+        [
+            *common,
+            "+callbacks.kill._target_=honeybee.training.callbacks.KillAfterSteps",
+            "+callbacks.kill.step=7",
+        ],
+        name="resumed",
+    )
     assert killed.returncode == -9  # SIGKILL: no cleanup, no final save
     assert not (killed.run_dir / "adapter").exists()
     resumed = train_run([*common, "ckpt_path=last"], name="resumed")

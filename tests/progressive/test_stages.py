@@ -6,12 +6,17 @@ import json
 import shutil
 
 import pytest
+from conftest import TINY, run_script
 from safetensors.torch import load_file
 
-from conftest import ROOT, TINY, run_script
-
-QUICK = [*TINY, "trainer.max_steps=4", "data.batch_size=8", "trainer.val_check_interval=4",
-         "trainer.limit_val_batches=2", "experiment_name=prog"]
+QUICK = [
+    *TINY,
+    "trainer.max_steps=4",
+    "data.batch_size=8",
+    "trainer.val_check_interval=4",
+    "trainer.limit_val_batches=2",
+    "experiment_name=prog",
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +25,11 @@ def stage_tree(tmp_path_factory):
     root = tmp_path_factory.mktemp("outputs")
     runs = {}
     for n in (1, 2):
-        runs[n] = run_script("train.py", [*QUICK, f"stage={n}", f"paths.log_dir={root}"],
-                             root / "prog" / "tiny_llama" / f"stage{n}")
+        runs[n] = run_script(
+            "train.py",
+            [*QUICK, f"stage={n}", f"paths.log_dir={root}"],
+            root / "prog" / "tiny_llama" / f"stage{n}",
+        )
         assert runs[n].returncode == 0, runs[n].stderr[-2000:]
     return root, runs
 
@@ -31,7 +39,7 @@ def _manifest(run):
 
 
 def test_stage_folders_follow_the_convention(stage_tree):
-    root, runs = stage_tree
+    root, _ = stage_tree
     for n in (1, 2):
         d = root / "prog" / "tiny_llama" / f"stage{n}"
         assert (d / "adapter" / "adapter_model.safetensors").is_file() and (d / "manifest.json").is_file()
@@ -46,7 +54,9 @@ def test_stage2_continues_stage1_adapter_with_lineage(stage_tree):
     from honeybee.utils.runinfo import file_sha256
 
     assert m2["parent"]["sha256"] == file_sha256(s1_adapter / "adapter_model.safetensors")
-    assert m2["base_model"]["name"] == "tiny_llama" and m2["config"]["optim"]["lr"] == 1.0e-4  # stage 2's own lr
+    assert (
+        m2["base_model"]["name"] == "tiny_llama" and m2["config"]["optim"]["lr"] == 1.0e-4
+    )  # stage 2's own lr
     assert m2["code"]["git"]["commit"] is None or len(m2["code"]["git"]["commit"]) == 40
     assert any(f.get("note") == "embedded" and len(f["sha256"]) == 64 for f in m2["data"]["files"])
     assert m2["score"]["metric"] == "val/loss" and m2["score"]["previous_best"] == m1["score"]["best"]
@@ -60,13 +70,20 @@ def test_stage2_continues_stage1_adapter_with_lineage(stage_tree):
 def test_finished_stage_is_not_overwritten(stage_tree):
     root, runs = stage_tree
     r = run_script("train.py", [*QUICK, "stage=1", f"paths.log_dir={root}"], runs[1].run_dir)
-    assert r.returncode != 0 and "already holds a finished run" in r.last_err_line and "overwrite=true" in r.last_err_line
+    assert (
+        r.returncode != 0
+        and "already holds a finished run" in r.last_err_line
+        and "overwrite=true" in r.last_err_line
+    )
 
 
 def test_merge_mode_starts_a_fresh_adapter(stage_tree, tmp_path):
-    root, runs = stage_tree
-    r = run_script("train.py", [*QUICK, "stage=2", "stage.mode=merge", "lora.r=4", f"paths.log_dir={root}",
-                                "experiment_name=prog"], tmp_path / "merged")
+    root, _ = stage_tree
+    r = run_script(
+        "train.py",
+        [*QUICK, "stage=2", "stage.mode=merge", "lora.r=4", f"paths.log_dir={root}", "experiment_name=prog"],
+        tmp_path / "merged",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     cfg = json.loads((r.run_dir / "adapter" / "adapter_config.json").read_text())
     assert cfg["r"] == 4 and _manifest(r)["mode"] == "merge" and _manifest(r)["parent"] is not None
@@ -81,7 +98,7 @@ def test_missing_parent_is_one_line(train_run, tmp_path):
 
 
 def test_parent_from_another_base_model_is_refused(stage_tree, train_run, tmp_path):
-    root, runs = stage_tree
+    _, runs = stage_tree
     foreign = tmp_path / "foreign"
     shutil.copytree(runs[1].run_dir / "adapter", foreign)
     meta = json.loads((foreign / "honeybee.json").read_text())
@@ -92,17 +109,22 @@ def test_parent_from_another_base_model_is_refused(stage_tree, train_run, tmp_pa
 
 
 def test_continue_with_other_rank_is_refused(stage_tree, train_run):
-    root, runs = stage_tree
+    _, runs = stage_tree
     r = train_run([*QUICK, "stage=2", f"stage.init_from={runs[1].run_dir}", "lora.r=16"])
     assert r.returncode != 0 and "stage.mode=continue" in r.last_err_line and "lora.r=16" in r.last_err_line
 
 
 def test_extra_train_files_join_only_the_train_split(stage_tree, train_run, tmp_path):
-    root, runs = stage_tree
+    _, runs = stage_tree
     extra = tmp_path / "round1.jsonl"
-    extra.write_text("".join(json.dumps({"instruction": f"Curated Q{i}", "input": "", "output": "A"}) + "\n"
-                             for i in range(5)))
-    r = train_run([*QUICK, "stage=2", f"stage.init_from={runs[1].run_dir}", f"stage.extra_train_files=[{extra}]"])
+    extra.write_text(
+        "".join(
+            json.dumps({"instruction": f"Curated Q{i}", "input": "", "output": "A"}) + "\n" for i in range(5)
+        )
+    )
+    r = train_run(
+        [*QUICK, "stage=2", f"stage.init_from={runs[1].run_dir}", f"stage.extra_train_files=[{extra}]"]
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     splits = {s: (r.run_dir / "splits" / f"{s}.jsonl").read_text() for s in ("train", "val", "test")}
     assert splits["train"].count("Curated Q") == 5 and "Curated" not in splits["val"] + splits["test"]
@@ -112,8 +134,16 @@ def test_extra_train_files_join_only_the_train_split(stage_tree, train_run, tmp_
 
 def test_task_score_as_stage_score(train_run):
     """S_val by generation: the callback logs val/task_score, the best checkpoint and manifest follow it."""
-    r = train_run([*QUICK, "score.metric=val/task_score", "score.mode=max", "score.max_records=12",
-                   "score.max_new_tokens=4", "trainer.log_every_n_steps=1"])
+    r = train_run(
+        [
+            *QUICK,
+            "score.metric=val/task_score",
+            "score.mode=max",
+            "score.max_records=12",
+            "score.max_new_tokens=4",
+            "trainer.log_every_n_steps=1",
+        ]
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     m = _manifest(r)
     assert m["score"]["metric"] == "val/task_score" and m["score"]["mode"] == "max"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import TINY
 
 
@@ -26,7 +25,9 @@ def _bad_file(tmp_path, name, content):
 
 
 def test_unknown_group_option(train_run):
-    _assert_one_line_error(train_run(["model=llama99b"]), "unknown option 'llama99b' for model=", "tiny_llama")
+    _assert_one_line_error(
+        train_run(["model=llama99b"]), "unknown option 'llama99b' for model=", "tiny_llama"
+    )
 
 
 def test_unknown_key(train_run):
@@ -38,15 +39,21 @@ def test_lora_rank_zero(train_run):
 
 
 def test_missing_data_file(train_run, tmp_path):
-    _assert_one_line_error(train_run([*TINY, "data=matsci_instruct", f"data.path={tmp_path}/nope.json"]),
-                           "data file not found", "nope.json")
+    _assert_one_line_error(
+        train_run([*TINY, "data=matsci_instruct", f"data.path={tmp_path}/nope.json"]),
+        "data file not found",
+        "nope.json",
+    )
 
 
 @pytest.mark.parametrize(
     "content,needles",
     [
         ([], ["no usable records"]),
-        ([{"instruction": "Q", "output": "A"}, {"instruction": "Q2", "input": "x"}], ["record 1", "missing field 'output'"]),
+        (
+            [{"instruction": "Q", "output": "A"}, {"instruction": "Q2", "input": "x"}],
+            ["record 1", "missing field 'output'"],
+        ),
         ('[{"instruction": "Q", "output": "A"}', ["malformed JSON at line 1"]),
     ],
     ids=["empty", "no-output", "malformed"],

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
+from omegaconf import OmegaConf
 
 from honeybee.data.collate import pad_collate
 from honeybee.data.tokenize import IGNORE_INDEX
 from honeybee.model.lora import apply_lora
 from honeybee.training.loss import causal_lm_loss
-from omegaconf import OmegaConf
 
 
 def _batch(seed=0):
@@ -22,8 +22,12 @@ def _batch(seed=0):
 
 
 def test_selective_loss_matches_model_loss(tiny_model):
-    model = apply_lora(tiny_model, OmegaConf.create(
-        {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}))
+    model = apply_lora(
+        tiny_model,
+        OmegaConf.create(
+            {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+        ),
+    )
     batch = _batch()
     plain, n1 = causal_lm_loss(model, batch, selective=False)
     fast, n2 = causal_lm_loss(model, batch, selective=True, chunk_size=7)  # several chunks

@@ -6,9 +6,8 @@ import json
 
 import pytest
 import torch
-from omegaconf import OmegaConf
-
 from conftest import ROOT
+from omegaconf import OmegaConf
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +27,15 @@ def test_gguf_conversion_is_trainable_float32():
 
 
 def test_smollm2_trains_a_few_steps(train_run):
-    r = train_run(["trainer.max_steps=3", "data.batch_size=4", "heldout_check.max_records=6",
-                   "heldout_check.max_new_tokens=8", "callbacks.progress_bar.refresh_rate=0"])
+    r = train_run(
+        [
+            "trainer.max_steps=3",
+            "data.batch_size=4",
+            "heldout_check.max_records=6",
+            "heldout_check.max_new_tokens=8",
+            "callbacks.progress_bar.refresh_rate=0",
+        ]
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads((r.run_dir / "summary.json").read_text())
     assert summary["global_step"] == 3

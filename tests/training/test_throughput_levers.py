@@ -16,7 +16,9 @@ from honeybee.model.lora import apply_lora
 from honeybee.training import precision
 from honeybee.training.loss import causal_lm_loss
 
-LORA = OmegaConf.create({"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]})
+LORA = OmegaConf.create(
+    {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}
+)
 
 
 @pytest.fixture
@@ -45,7 +47,9 @@ def _loss_grads(model, batch, **kw) -> tuple[float, dict[str, torch.Tensor]]:
     model.zero_grad(set_to_none=True)
     loss, _ = causal_lm_loss(model, batch, **kw)
     loss.backward()
-    return float(loss.detach()), {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    return float(loss.detach()), {
+        n: p.grad.detach().clone() for n, p in model.named_parameters() if p.requires_grad
+    }
 
 
 def _assert_same(a: tuple[float, dict], b: tuple[float, dict], tol: float = 1e-5) -> None:
@@ -67,7 +71,9 @@ def test_selective_head_projects_only_scored_rows_and_frozen_weights_get_no_grad
     batch = pad_collate(_items(), pad_id=3)
     rows: list[int] = []
     head = lora_model.get_base_model().get_output_embeddings()
-    hook = head.register_forward_hook(lambda m, inp, out: rows.append(inp[0].reshape(-1, inp[0].shape[-1]).shape[0]))
+    hook = head.register_forward_hook(
+        lambda m, inp, out: rows.append(inp[0].reshape(-1, inp[0].shape[-1]).shape[0])
+    )
     try:
         _loss_grads(lora_model, batch, selective=True, chunk_size=16)
         scored = int((batch["labels"][:, 1:] != IGNORE_INDEX).sum())
@@ -90,8 +96,13 @@ def test_packed_row_gives_each_record_its_own_loss(lora_model):
             alone, n_alone = causal_lm_loss(lora_model, pad_collate([item], pad_id=3))
             # The same record packed between the others, which carry no loss here: attention never crosses
             # records, so its tokens see exactly what they see alone.
-            row = [x if i == j else {**x, "labels": [IGNORE_INDEX] * len(x["labels"])} for i, x in enumerate(items)]
-            packed, n_packed = causal_lm_loss(lora_model, pack_collate([row], pad_id=3, pad_to_multiple_of=64))
+            row = [
+                x if i == j else {**x, "labels": [IGNORE_INDEX] * len(x["labels"])}
+                for i, x in enumerate(items)
+            ]
+            packed, n_packed = causal_lm_loss(
+                lora_model, pack_collate([row], pad_id=3, pad_to_multiple_of=64)
+            )
             assert n_packed == n_alone > 0
             assert abs(float(alone) - float(packed)) < 1e-5
 
@@ -99,7 +110,9 @@ def test_packed_row_gives_each_record_its_own_loss(lora_model):
 def test_packed_batch_loss_and_grads_match_padded(lora_model):
     items = _items(3)
     padded = _loss_grads(lora_model, pad_collate(items, pad_id=3), selective=False)
-    packed = _loss_grads(lora_model, pack_collate([items[:2], items[2:]], pad_id=3), selective=True, chunk_size=7)
+    packed = _loss_grads(
+        lora_model, pack_collate([items[:2], items[2:]], pad_id=3), selective=True, chunk_size=7
+    )
     _assert_same(padded, packed)
 
 
