@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from honeybee.utils.errors import HoneybeeError
+from honeybee.utils.overrides import group_options, quote_numeric_groups
+from honeybee.utils.paths import CONF_DIR
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 log = logging.getLogger("honeybee")
 
 
@@ -26,37 +27,12 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _group_options(conf_dir: Path, group: str) -> list[str] | None:
-    d = conf_dir / group
-    if not d.is_dir():
-        return None
-    return sorted(p.stem for p in d.glob("*.yaml"))
-
-
 def _split_sweep(value: str) -> list[str]:
     v = value.strip()
     for fn in ("choice(", "range("):
         if v.startswith(fn) and v.endswith(")"):
             v = v[len(fn) : -1]
     return [x.strip().strip("'\"") for x in v.split(",") if x.strip()]
-
-
-def quote_numeric_groups(argv: list[str], conf_dir: Path = CONF_DIR) -> list[str]:
-    """Quote numeric group options (``stage=2`` -> ``stage='2'``).
-
-    Hydra parses ``2`` as an int and rejects it as a config-group choice, but stages are naturally numbered,
-    so ``python train.py stage=2`` must work. Sweeps (``stage=1,2``) are quoted item by item.
-    """
-    out = []
-    for a in argv:
-        key, eq, value = a.partition("=")
-        bare = key.lstrip("+~")
-        if eq and not a.startswith("-") and _group_options(conf_dir, bare) is not None:
-            items = value.split(",")
-            if all(i.strip().isdigit() for i in items):
-                a = f"{key}=" + ",".join(f"'{i.strip()}'" for i in items)
-        out.append(a)
-    return out
 
 
 def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR) -> tuple[str | None, Any]:
@@ -73,7 +49,7 @@ def check_overrides(argv: list[str], config_name: str, conf_dir: Path = CONF_DIR
         if key.startswith("hydra"):
             continue
         # `backend@verifier=x` picks an option of group `backend` placed at `verifier`
-        options = _group_options(conf_dir, key.split("@")[0])
+        options = group_options(conf_dir, key.split("@")[0])
         if options is None or value in ("null", ""):
             continue
         for opt in _split_sweep(value) if multirun else [value.strip("'\"")]:

@@ -39,7 +39,7 @@ from honeybee.data.prompts import PromptStyle
 from honeybee.data.tokenize import IGNORE_INDEX
 from honeybee.model.loading import load_model, load_tokenizer
 from honeybee.model.lora import apply_lora
-from honeybee.training.loss import causal_lm_loss
+from honeybee.model.loss import causal_lm_loss
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = Path(os.environ.get("HONEYBEE_SHARED_DATA", ROOT.parent / "shared" / "data"))

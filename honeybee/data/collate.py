@@ -54,7 +54,7 @@ def pack_collate(
     Returns:
         ``input_ids``, ``labels``, ``position_ids`` and ``attention_mask`` (1 on real tokens). That mask only
         counts real tokens (``TrainingStats``): handing a 2D mask to the model turns packed-sequence detection
-        off and lets records attend to each other, so :func:`honeybee.training.loss.causal_lm_loss` drops it
+        off and lets records attend to each other, so :func:`honeybee.model.loss.causal_lm_loss` drops it
         whenever ``position_ids`` are present.
     """
     width = max(sum(len(x["input_ids"]) for x in row) for row in rows)

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from honeybee.data.readers import BadRecords, read_json_records
 from honeybee.data.records import Record
-from honeybee.data.sources import BadRecords, read_json_records
 from honeybee.utils.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)

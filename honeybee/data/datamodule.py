@@ -475,7 +475,7 @@ class InstructionDataModule(L.LightningDataModule):
             return
         if self.run_dir:
             save_splits(self.splits, Path(self.run_dir) / "splits")
-        from honeybee.model.loading import cache_dir
+        from honeybee.utils.paths import cache_dir
 
         cache = cache_dir() / "datasets" if self.cfg.get("cache", True) else None
         for name in ("train", "val"):

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from honeybee.data.readers import BadRecords, read_json_records
 from honeybee.data.records import Record
-from honeybee.data.sources import BadRecords, read_json_records
 from honeybee.utils.errors import DataError
 
 log = logging.getLogger(__name__)

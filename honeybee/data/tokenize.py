@@ -7,8 +7,7 @@ from typing import Any
 
 from honeybee.data.prompts import PromptStyle
 from honeybee.data.records import Record
-
-IGNORE_INDEX = -100
+from honeybee.model.loss import IGNORE_INDEX
 
 
 @dataclass

@@ -15,7 +15,7 @@ from honeybee.data.records import Record
 from honeybee.data.tokenize import tokenize_record
 from honeybee.evaluation.extract import extract_number, snap_label
 from honeybee.generation.engine import generate_batch
-from honeybee.training.loss import causal_lm_loss
+from honeybee.model.loss import causal_lm_loss
 
 
 @torch.inference_mode()

@@ -12,6 +12,7 @@ import torch
 
 from honeybee.utils.errors import ConfigError
 from honeybee.utils.io import atomic_dir
+from honeybee.utils.paths import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,6 @@ DTYPES = {
     "float16": torch.float16,
     "fp16": torch.float16,
 }
-
-
-def cache_dir() -> Path:
-    """Where converted models live: ``$HONEYBEE_CACHE`` or ``~/.cache/honeybee``."""
-    return Path(os.environ.get("HONEYBEE_CACHE") or Path.home() / ".cache" / "honeybee")
 
 
 def find_package_gguf(package: str, filename: str | None = None) -> Path:

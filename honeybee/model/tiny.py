@@ -64,7 +64,7 @@ def ensure_tiny_model(cfg: Any) -> Path:
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from honeybee.model.loading import cache_dir
+    from honeybee.utils.paths import cache_dir
 
     arch = {
         "hidden_size": int(cfg.get("hidden_size", 64)),

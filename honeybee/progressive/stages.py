@@ -201,7 +201,8 @@ def compose_train_config(overrides: list[str], cwd: str | Path | None = None) ->
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import read_write
 
-    from honeybee.cli import CONF_DIR, quote_numeric_groups
+    from honeybee.utils.overrides import quote_numeric_groups
+    from honeybee.utils.paths import CONF_DIR
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=quote_numeric_groups(overrides), return_hydra_config=True)

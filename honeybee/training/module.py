@@ -8,7 +8,7 @@ from typing import Any
 import lightning as L
 import torch
 
-from honeybee.training.loss import causal_lm_loss
+from honeybee.model.loss import causal_lm_loss
 
 
 def rng_state() -> dict[str, Any]:

@@ -29,7 +29,7 @@ def ensure_extensions_dir() -> str:
     torch keeps compiled extensions in ``$TORCH_EXTENSIONS_DIR``; defaulting it under honeybee's cache means the
     one-off ~1 min compile happens once per machine (or CI cache), not once per run.
     """
-    from honeybee.model.loading import cache_dir
+    from honeybee.utils.paths import cache_dir
 
     path = os.environ.get("TORCH_EXTENSIONS_DIR") or str(cache_dir() / "torch_extensions")
     os.environ["TORCH_EXTENSIONS_DIR"] = path

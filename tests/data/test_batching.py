@@ -23,7 +23,7 @@ from honeybee.data.datamodule import (
 from honeybee.data.prompts import PromptStyle
 from honeybee.data.records import Record
 from honeybee.data.tokenize import IGNORE_INDEX, tokenize_record
-from honeybee.training.loss import causal_lm_loss, model_inputs, one_row
+from honeybee.model.loss import causal_lm_loss, model_inputs, one_row
 from honeybee.utils.errors import ConfigError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"

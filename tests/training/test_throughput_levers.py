@@ -13,8 +13,8 @@ from omegaconf import OmegaConf
 from honeybee.data.collate import pack_collate, pad_collate
 from honeybee.data.tokenize import IGNORE_INDEX
 from honeybee.model.lora import apply_lora
+from honeybee.model.loss import causal_lm_loss
 from honeybee.training import precision
-from honeybee.training.loss import causal_lm_loss
 
 LORA = OmegaConf.create(
     {"enabled": True, "r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q_proj", "v_proj"]}

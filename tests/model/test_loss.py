@@ -8,7 +8,7 @@ from omegaconf import OmegaConf
 from honeybee.data.collate import pad_collate
 from honeybee.data.tokenize import IGNORE_INDEX
 from honeybee.model.lora import apply_lora
-from honeybee.training.loss import causal_lm_loss
+from honeybee.model.loss import causal_lm_loss
 
 
 def _batch(seed=0):

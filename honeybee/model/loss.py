@@ -4,6 +4,8 @@ The plain path (``model(input_ids, labels=...)``) computes full-vocabulary logit
 with prompt masking most positions carry no loss. Here the backbone's hidden states are gathered at the scored
 positions and the LM head + cross-entropy run on those rows only, in chunks, so prompt positions never
 materialise ``[tokens, vocab]`` logits. The result equals the plain loss (mean over scored tokens).
+
+It lives in ``model`` because training (the LightningModule) and evaluation (the held-out check) both use it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from honeybee.data.tokenize import IGNORE_INDEX
+# The label of a position that carries no loss (prompt tokens, padding): cross_entropy's default ignore_index.
+IGNORE_INDEX = -100
 
 
 def split_backbone(model: Any) -> tuple[Any, Any] | None:
