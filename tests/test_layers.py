@@ -1,4 +1,4 @@
-"""The package's layers: no module imports a higher layer, and no modules import each other in a circle.
+"""The package's shape: no module imports a higher layer, no import circles, no overlong modules.
 
 Every ``import`` in ``honeybee/`` counts, including those inside functions (the code imports heavy libraries
 lazily, and a lazy import still ties the layers together). Packages of one layer may import each other, as
@@ -167,3 +167,20 @@ def test_function_level_and_relative_imports_are_seen(tmp_path, monkeypatch):
     monkeypatch.setattr(this, "PACKAGE", pkg)
     monkeypatch.setattr(this, "MODULES", {module_name(p): p for p in pkg.rglob("*.py")})
     assert sorted(imports_of("honeybee.data.x")) == [("honeybee.data.y", 3), ("honeybee.training", 2)]
+
+
+MAX_LINES = 400
+LONG_MODULE = "Long module:"  # a module over MAX_LINES says why in its docstring, after this marker
+
+
+def test_modules_stay_small():
+    long = []
+    for path in MODULES.values():
+        text = path.read_text(encoding="utf-8")
+        lines = text.count("\n")
+        if lines > MAX_LINES and LONG_MODULE not in (ast.get_docstring(ast.parse(text)) or ""):
+            long.append(f"{path.relative_to(PACKAGE.parent)}: {lines} lines")
+    assert not long, (
+        f"modules over {MAX_LINES} lines; split them along a natural seam, or give the reason in the module "
+        f"docstring after {LONG_MODULE!r}:\n" + "\n".join(long)
+    )

@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from omegaconf import OmegaConf
 
-from honeybee.data.datamodule import BATCHING, make_loader, prepare_splits, tokenize_split
+from honeybee.data.batching import BATCHING, make_loader
+from honeybee.data.datamodule import prepare_splits, tokenize_split
 from honeybee.data.prompts import PromptStyle
 from honeybee.data.tokenize import IGNORE_INDEX
 from honeybee.model.loading import load_model, load_tokenizer

@@ -109,7 +109,7 @@ class MatSciNLP(EvalTask):
     wants = "MatSci-NLP records (meta.task in ner, rc, ee, pc, sar, sc, sf)"
 
     def usable(self, record: Record) -> bool:
-        from honeybee.data.matsci_nlp import TASKS
+        from honeybee.data.matsci_nlp_tasks import TASKS
 
         return record.meta.get("task") in TASKS and bool(record.meta.get("labels"))
 
@@ -133,7 +133,7 @@ class MatSciNLP(EvalTask):
         }
 
     def metrics(self, rows: list[dict[str, Any]]) -> dict[str, float | None]:
-        from honeybee.data.matsci_nlp import TASKS
+        from honeybee.data.matsci_nlp_tasks import TASKS
 
         out: dict[str, float | None] = {}
         for task in TASKS:

@@ -11,15 +11,9 @@ import torch
 from omegaconf import OmegaConf
 from torch.utils.data import DataLoader, SequentialSampler
 
+from honeybee.data.batching import LengthGroupedSampler, make_loader, pack_by_length
 from honeybee.data.collate import pack_collate, pad_collate
-from honeybee.data.datamodule import (
-    InstructionDataModule,
-    LengthGroupedSampler,
-    make_loader,
-    pack_by_length,
-    prepare_splits,
-    tokenize_split,
-)
+from honeybee.data.datamodule import InstructionDataModule, prepare_splits, tokenize_split
 from honeybee.data.prompts import PromptStyle
 from honeybee.data.records import Record
 from honeybee.data.tokenize import IGNORE_INDEX, tokenize_record

@@ -13,13 +13,13 @@ from omegaconf import OmegaConf
 
 from honeybee.data.darwin_fair import (
     DARWIN_TEMPLATES,
-    TASKS,
     clean_text,
     is_negative,
     load_darwin_fair,
     load_file,
     records_from_table,
 )
+from honeybee.data.darwin_tasks import TASKS
 from honeybee.data.sources import load_records
 from honeybee.utils.errors import ConfigError, DataError
 

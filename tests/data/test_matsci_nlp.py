@@ -9,16 +9,15 @@ import pytest
 from conftest import SHARED_DATA, needs_shared
 from omegaconf import OmegaConf
 
-from honeybee.data.matsci_nlp import (
+from honeybee.data.matsci_nlp import load_matsci_nlp
+from honeybee.data.matsci_nlp_formats import align_spans, bio_spans
+from honeybee.data.matsci_nlp_tasks import (
     BATTERY_RELATIONS,
     SOFC_ENTITIES,
     SOFC_SLOTS,
     SYNTHESIS_ACTIONS,
     TASKS,
-    align_spans,
-    bio_spans,
     document_split,
-    load_matsci_nlp,
 )
 from honeybee.data.sources import load_records
 from honeybee.utils.errors import ConfigError, DataError

@@ -14,7 +14,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, OmegaConf
 
 from honeybee.cli import check_overrides
-from honeybee.data.darwin_fair import TASKS as DARWIN_TASKS
+from honeybee.data.darwin_tasks import TASKS as DARWIN_TASKS
 from honeybee.data.mixture import Component, apportion, mix, mixture_size, normalised
 from honeybee.data.records import Record
 from honeybee.data.sources import SOURCES, load_records

@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 from omegaconf import OmegaConf
 
-from honeybee.data.datamodule import EpochShuffleSampler, ResumableBatchSampler
+from honeybee.data.batching import EpochShuffleSampler, ResumableBatchSampler
 from honeybee.training.strategies import CPUDeepSpeedStrategy, build_strategy, wants_cpu
 
 
