@@ -22,9 +22,10 @@ install: $(STAMP)
 demo: install  ## LoRA-finetune SmolLM2-135M-Instruct on the embedded materials facts, print before/after
 	$(BIN)/python train.py experiment_name=demo overwrite=true
 
-lint: install  ## ruff lint + format check (rules in pyproject.toml); CI runs it before the tests
+lint: install  ## ruff lint + format check + mypy type check (settings in pyproject.toml); CI runs it before the tests
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install  ## the whole suite: fast tiny-model tests, then the slow SmolLM2 / multi-process ones
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)

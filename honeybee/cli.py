@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import HoneybeeError
 from honeybee.utils.overrides import group_options, quote_numeric_groups
 from honeybee.utils.paths import CONF_DIR
@@ -81,13 +82,11 @@ def stage_overrides(cfg: Any) -> list[str]:
     This is how one experiment file gives each progressive stage its own data source and schedule (DARWIN 1.5:
     QA data in stage 1, FAIR tasks in stage 2) while ``python train.py experiment=x stage=N`` stays one command.
     """
-    from omegaconf import OmegaConf
-
     table = cfg.get("stage_overrides") if cfg is not None else None
     if not table or "stage" not in cfg:
         return []
     # Unresolved: interpolations such as ${paths.shared_data_dir} are Hydra's to resolve inside the run.
-    raw = OmegaConf.to_container(table, resolve=False)
+    raw = to_dict(table, resolve=False)
     return [str(o) for o in (raw.get(str(cfg.stage.index)) or [])]
 
 

@@ -247,7 +247,7 @@ class LocalBackend(Backend):
         if not cfg.get("model"):
             cfg = {**dict(cfg), "model": str(cfg.get("adapter") or cfg.get("base_model") or "")}
         super().__init__(cfg, role)
-        self._generator = None
+        self._generator: Any = None  # a Generator, loaded on first use
 
     def _load(self) -> Any:
         if self._generator is None:

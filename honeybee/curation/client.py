@@ -130,6 +130,7 @@ class LLMClient:
         finally:
             if reply is None:
                 self.budget.settle(held, 0, 0, self.price)
+        assert reply is not None  # every attempt either breaks with a reply or raises
         completion_tokens = count_tokens(reply.text)
         self.budget.settle(held, prompt_tokens, completion_tokens, self.price)
         self._count("paid_calls")
@@ -169,10 +170,11 @@ class LLMClient:
             with ThreadPoolExecutor(self.concurrency, thread_name_prefix=f"hb-{self.role}") as pool:
                 futures = [pool.submit(fn, x) for x in items]
                 for f in as_completed(futures):
-                    if f.exception() is not None:  # fatal (e.g. a refused key): send nothing more
+                    error = f.exception()
+                    if error is not None:  # fatal (e.g. a refused key): send nothing more
                         for g in futures:
                             g.cancel()
-                        raise f.exception()
+                        raise error
                     bar.update()
                 return [f.result() for f in futures]
 

@@ -58,7 +58,8 @@ def read_questions(path: Path, limit: int | None) -> list[dict[str, Any]]:
         by: dict[str, list] = defaultdict(list)
         for r in rows:
             by[topic_of(r)].append(r)
-        picked, queues = [], list(by.values())
+        picked: list[Any] = []
+        queues = list(by.values())
         while len(picked) < limit and any(queues):
             for q in queues:
                 if q and len(picked) < limit:

@@ -291,7 +291,8 @@ def run_curate(cfg: Any) -> dict[str, Any]:
     verdicts = clients["verifier"].map(verifier.verify, records)
 
     gen_desc, ver_desc = clients["instructor"].backend.describe(), clients["verifier"].backend.describe()
-    kept, rejected, rejected_by = [], [], Counter()
+    kept, rejected, rejected_by = [], [], Counter[str]()
+    feedback_stage = None if feedback is None else feedback["stage"]
     for r, v in zip(records, verdicts):
         row = {
             "instruction": r["instruction"],
@@ -306,7 +307,7 @@ def run_curate(cfg: Any) -> dict[str, Any]:
                 "verifier": ver_desc,
                 "source": r["source"],
                 **({"quality": round(v.quality, 4)} if v.quality is not None else {}),
-                **({"feedback_stage": feedback["stage"]} if r["source"]["kind"] == "targeted" else {}),
+                **({"feedback_stage": feedback_stage} if r["source"]["kind"] == "targeted" else {}),
             },
         }
         if v.kept:
@@ -330,7 +331,7 @@ def run_curate(cfg: Any) -> dict[str, Any]:
         "instructor_items_not_done_budget": sum(1 for g in generated if g.how == "budget"),
         "failed_calls": failed_calls,
     }
-    report = {
+    report: dict[str, Any] = {
         "experiment_name": str(cfg.experiment_name),
         "round": rnd,
         "status": "stopped" if stopped else "complete",

@@ -198,8 +198,8 @@ class QualityClassifier:
         cached = Path(cache_dir) / f"quality_{h.hexdigest()[:16]}.pkl" if cache_dir else None
         if cached is not None and cached.is_file():
             with open(cached, "rb") as fh:
-                pipe, metrics = pickle.load(fh)  # our own artifact, written below
-            return cls(pipe, metrics)
+                pipe, cached_metrics = pickle.load(fh)  # our own artifact, written below
+            return cls(pipe, cached_metrics)
         x, y = cls._load(train_file)
         if len(set(y)) < 2:
             raise DataError(f"{train_file}: the classifier needs both labels 0 and 1")

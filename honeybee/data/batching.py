@@ -271,7 +271,7 @@ def make_loader(
         num_workers: DataLoader worker processes.
         progress: Returns the batches finished in the current epoch (saved in checkpoints for mid-epoch resume).
     """
-    pad_args = {"pad_id": pad_id, "pad_to_multiple_of": pad_to_multiple_of}
+    pad_args: dict[str, Any] = {"pad_id": pad_id, "pad_to_multiple_of": pad_to_multiple_of}
     if batching == "pad":
         data, collate = items, partial(pad_collate, **pad_args)
         sampler: Sampler[int] = EpochShuffleSampler(len(items), seed, shuffle=shuffle)

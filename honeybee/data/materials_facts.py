@@ -15,6 +15,7 @@ material as ``input`` (e.g. ``"silicon (Si)"``) and a short, parseable ``output`
 from __future__ import annotations
 
 import csv
+import io
 import math
 import random
 from collections.abc import Callable
@@ -196,7 +197,7 @@ def load_table(path: str | Path | Traversable = TABLE_PATH) -> list[dict[str, An
     path = Path(path) if isinstance(path, str) else path
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    with path.open(encoding="utf-8", newline="") as f:
+    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header) != COLUMNS:

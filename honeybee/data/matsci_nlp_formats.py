@@ -26,6 +26,7 @@ from honeybee.data.matsci_nlp_tasks import (
     SYNTHESIS_ACTIONS,
     YES_NO,
     Converted,
+    _Bad,
     _canonical,
     _read_json,
     _record,
@@ -232,7 +233,8 @@ class _Document:
         """Text of a ``T`` id, or of an ``E`` id's trigger; None when its span is unusable."""
         _require(isinstance(ref, str), f"argument id must be a string, got {ref!r}")
         t_id = self.triggers.get(ref) if ref.startswith("E") else ref
-        _require(t_id in self.aligned, f"unknown span id {ref!r}")
+        if t_id not in self.aligned:
+            raise _Bad(f"unknown span id {ref!r}")
         where = self.aligned[t_id] if self.trusted else None
         return None if where is None else self.text[where[0] : where[1]]
 
@@ -253,12 +255,12 @@ class _Document:
         for r_id, args in self.relation_args.items():
             _require(isinstance(args, list) and len(args) == 2, f"r_args_dict[{r_id!r}] must hold two ids")
             label = _canonical(self.relation_types.get(r_id), self.sets["r_type_set"], "relation type")
-            spans = [self.span(a) for a in args]
-            if None in spans:
+            a, b = (self.span(arg) for arg in args)
+            if a is None or b is None:
                 self.lost += 1
             else:
                 # Commas separate the two arguments in the question, so upstream removes them from each.
-                out.append((spans[0].replace(",", ""), spans[1].replace(",", ""), label))
+                out.append((a.replace(",", ""), b.replace(",", ""), label))
         return out
 
     def events(self) -> list[tuple[str, str]]:

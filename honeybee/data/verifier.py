@@ -31,7 +31,8 @@ def passes(
 
 def record_scores(record: Record, criteria: tuple[str, ...], where: str) -> dict[str, float] | None:
     """The record's verifier scores (top-level meta keys or ``meta.scores``); None when it has none."""
-    src = record.meta.get("scores") if isinstance(record.meta.get("scores"), dict) else record.meta
+    scores = record.meta.get("scores")
+    src = scores if isinstance(scores, dict) else record.meta
     present = [c for c in criteria if c in src]
     if not present:
         return None
@@ -58,7 +59,8 @@ def filter_records(records: list[Record], cfg: Any, name: str) -> list[Record]:
     if not (0 <= min_each <= 100 and 0 <= min_mean <= 100):
         raise ConfigError(f"data.verifier: min_mean={min_mean} and min_each={min_each} must be within 0-100")
     criteria = tuple(cfg.get("criteria") or CRITERIA)
-    kept, unscored, reasons = [], 0, Counter()
+    kept: list[Record] = []
+    unscored, reasons = 0, Counter[str]()
     for i, r in enumerate(records):
         scores = record_scores(r, criteria, f"{name}: record {i}")
         if scores is None:

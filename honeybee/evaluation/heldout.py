@@ -51,7 +51,8 @@ def _interleave_by_property(records: list[Record], n: int) -> list[Record]:
     by: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         by[str(r.meta.get("property", r.meta.get("task_type", "all")))].append(r)
-    out, queues = [], [list(v) for _, v in sorted(by.items())]
+    out: list[Record] = []
+    queues = [list(v) for _, v in sorted(by.items())]
     while len(out) < n and any(queues):
         for q in queues:
             if q and len(out) < n:

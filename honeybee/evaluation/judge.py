@@ -152,7 +152,8 @@ class Judge:
         try:
             r = self.client.chat.completions.create(
                 model=self.settings.model,
-                messages=messages,
+                # Plain role/content dicts: the SDK accepts them, its TypedDicts want literal role types.
+                messages=messages,  # type: ignore[arg-type]
                 max_tokens=self.settings.max_tokens,
                 temperature=self.settings.temperature,
             )

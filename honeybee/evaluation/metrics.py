@@ -132,14 +132,14 @@ def normalize_answer(answer: str) -> str:
     return re.sub(r"\s+", "", a).rstrip(".。")
 
 
-def answers_match(pred: str | None, gold: str, rel_tol: float = 1e-2) -> bool:
+def answers_match(pred: str | None, gold: str | None, rel_tol: float = 1e-2) -> bool:
     """Does a predicted final answer equal the reference?
 
     Numbers (after normalisation, the whole answer is one number, optionally with the same trailing unit
     text) match within ``rel_tol`` relative tolerance, since chains of thought round differently; anything
-    else must match exactly after ``normalize_answer``.
+    else must match exactly after ``normalize_answer``. No answer on either side never matches.
     """
-    if pred is None:
+    if pred is None or gold is None:
         return False
     p, g = normalize_answer(pred), normalize_answer(gold)
     if p == g:

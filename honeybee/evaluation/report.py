@@ -82,8 +82,9 @@ def task_bars(task: str, metrics: dict[str, Any], path: Path) -> Path | None:
 
 def stage_axis(labels: list[str], stages: list[int | None]) -> tuple[list[float], str]:
     """x positions for a run-vs-run curve: the stage numbers when every run has its own, else 0..n-1."""
-    if all(s is not None for s in stages) and len(set(stages)) == len(stages):
-        return [float(s) for s in stages], "stage"
+    known = [s for s in stages if s is not None]
+    if len(known) == len(stages) and len(set(known)) == len(known):
+        return [float(s) for s in known], "stage"
     return [float(i) for i in range(len(labels))], "run"
 
 

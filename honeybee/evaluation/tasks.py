@@ -87,7 +87,7 @@ def balanced_subset(records: list[Record], n: int | None, key: Any) -> list[Reco
     by: dict[str, list[Record]] = defaultdict(list)
     for r in records:
         by[str(key(r))].append(r)
-    queues, out = [by[k] for k in sorted(by)], []
+    queues, out = [by[k] for k in sorted(by)], list[Record]()
     depth = 0
     while len(out) < n:
         for q in queues:

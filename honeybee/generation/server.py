@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from honeybee.generation.api import (
     ApiError,
@@ -82,7 +82,7 @@ class BatchWorker:
         self.queue.put(job)
         return job.future
 
-    def _take(self, timeout: float) -> Job | bool | None:
+    def _take(self, timeout: float) -> Job | Literal[False] | None:
         """The next job (waiting ones first); False when none arrived in time, None on shutdown."""
         if self.waiting:
             return self.waiting.popleft()

@@ -83,10 +83,11 @@ def _model_conf(name: str) -> Any:
 def _trained_on(export: Path, run_dir: Path | None, meta: dict[str, Any]) -> Any:
     """The base model config an export was trained on: its run's resolved ``config.yaml``, else the
     ``conf/model`` file named in ``honeybee.json``."""
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     if run_dir is not None and (run_dir / "config.yaml").is_file():
-        node = OmegaConf.load(run_dir / "config.yaml").get("model")
+        run_cfg = OmegaConf.load(run_dir / "config.yaml")
+        node = run_cfg.get("model") if isinstance(run_cfg, DictConfig) else None
         if node is not None:
             return node
     base = meta.get("base_model") or {}

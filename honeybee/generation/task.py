@@ -164,7 +164,8 @@ def run_generate(cfg: DictConfig) -> None:
 
     model_cfg = cfg.get("model")
     source = resolve_source(cfg.get("adapter"), model_cfg, cfg.paths.log_dir)
-    records = None if (cfg.serve or cfg.merge) else prompt_records(cfg, source.run_dir)
+    # Read (and checked) before the model loads, so a bad prompts file fails fast; serving and merging take none.
+    records = [] if (cfg.serve or cfg.merge) else prompt_records(cfg, source.run_dir)
 
     from honeybee.generation.engine import Request
     from honeybee.generation.generator import Generator
@@ -178,14 +179,14 @@ def run_generate(cfg: DictConfig) -> None:
     if cfg.serve:
         from honeybee.generation.server import ServerSettings, serve
 
-        settings = ServerSettings(
+        server_settings = ServerSettings(
             str(cfg.served_model_name or source.label),
             int(cfg.server.default_max_tokens),
             int(cfg.server.max_tokens_limit),
         )
         serve(
             gen,
-            settings,
+            server_settings,
             str(cfg.host),
             int(cfg.port),
             int(cfg.server.max_batch_size),

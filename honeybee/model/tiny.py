@@ -66,7 +66,7 @@ def ensure_tiny_model(cfg: Any) -> Path:
 
     from honeybee.utils.paths import cache_dir
 
-    arch = {
+    arch: dict[str, Any] = {
         "hidden_size": int(cfg.get("hidden_size", 64)),
         "num_hidden_layers": int(cfg.get("num_layers", 2)),
         "num_attention_heads": int(cfg.get("num_heads", 4)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, cast
 
 import lightning as L
 import torch
@@ -16,7 +16,8 @@ def rng_state() -> dict[str, Any]:
 
     import numpy as np
 
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    # The legacy tuple form (the default): (kind, keys, pos, has_gauss, cached_gaussian).
+    kind, keys, pos, has_gauss, gauss = cast("tuple[str, Any, int, int, float]", np.random.get_state())
     # Plain tensors and numbers only, so checkpoints still load with torch.load(weights_only=True).
     state = {
         "torch": torch.get_rng_state(),
@@ -142,6 +143,7 @@ class CausalLMModule(L.LightningModule):
 
     def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
         # Restored here, not at load time: creating the DataLoader iterator on resume draws from the global RNG.
-        if getattr(self, "_rng_to_restore", None) is not None:
-            set_rng_state(self._rng_to_restore)
+        state = getattr(self, "_rng_to_restore", None)
+        if state is not None:
+            set_rng_state(state)
             self._rng_to_restore = None

@@ -20,7 +20,7 @@ from honeybee.utils.errors import ConfigError
 try:  # deepspeed is optional: `pip install 'honeybee[deepspeed]'` (the dev extra includes it)
     from lightning.pytorch.strategies import DDPStrategy, DeepSpeedStrategy
 except ImportError:  # pragma: no cover - lightning always ships the class; deepspeed is imported lazily
-    DeepSpeedStrategy = object  # type: ignore[misc,assignment]
+    DeepSpeedStrategy = object
 
 
 def ensure_extensions_dir() -> str:
@@ -37,7 +37,7 @@ def ensure_extensions_dir() -> str:
     return path
 
 
-class CPUDeepSpeedStrategy(DeepSpeedStrategy):  # type: ignore[misc,valid-type]
+class CPUDeepSpeedStrategy(DeepSpeedStrategy):
     """Lightning's DeepSpeed strategy on CPU processes talking over gloo.
 
     Overrides only what ties the parent to CUDA: the accelerator check, the per-process device-index check

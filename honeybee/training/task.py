@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from honeybee.config.validate import validate_train_config
+from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import ConfigError
 from honeybee.utils.io import atomic_write_json, atomic_write_text
 
@@ -76,7 +78,7 @@ def check_not_finished(cfg: DictConfig, ckpt_path: str | None) -> None:
         )
 
 
-def print_table(title: str, rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+def print_table(title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -182,7 +184,7 @@ def train(cfg: DictConfig) -> float:
     parent = resolve_parent(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+    resolved = to_dict(cfg)
     atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     from hydra.utils import instantiate
@@ -231,7 +233,7 @@ def train(cfg: DictConfig) -> float:
 
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
     dm = InstructionDataModule(cfg.data, tokenizer, splits, int(cfg.seed), str(out))
-    module = CausalLMModule(model, OmegaConf.to_container(cfg.optim, resolve=True), bool(cfg.selective_loss))
+    module = CausalLMModule(model, to_dict(cfg.optim), bool(cfg.selective_loss))
     callbacks = instantiate_callbacks(cfg)
     if str(cfg.score.metric) == "val/task_score":
         from honeybee.training.callbacks import ValTaskScore
@@ -248,9 +250,13 @@ def train(cfg: DictConfig) -> float:
 
     tracking.log_hyperparams(loggers, cfg, resolved, hw_plan, sweep_info["sweep"])
 
-    check = cfg.get("heldout_check") or {}
+    check = cfg.get("heldout_check")
     do_check = (
-        bool(check.get("enabled")) and bool(splits["test"]) and not trainer.fast_dev_run and ckpt_path is None
+        check is not None
+        and bool(check.get("enabled"))
+        and bool(splits["test"])
+        and not trainer.fast_dev_run
+        and ckpt_path is None
     )
     if do_check:
         from honeybee.evaluation.heldout import heldout_check

@@ -12,7 +12,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
+
+from honeybee.utils.cfg import to_dict
 
 log = logging.getLogger(__name__)
 
@@ -112,17 +114,17 @@ def apply_sweep_naming(cfg: Any) -> dict[str, Any]:
 
     Returns the naming facts (also written to ``run_info.json``).
     """
-    name, sid = sweep_run_name(cfg), sweep_id()
+    name, sid, hc = sweep_run_name(cfg), sweep_id(), _hydra()
     info: dict[str, Any] = {
         "run_name": name or str(cfg.run_name),
         "sweep": sid,
         "varied": {k: v for k, v in job_overrides().items() if k in varied_keys(cfg)},
     }
-    if sid is None:
+    if sid is None or hc is None:  # sweep_id() is None outside a running Hydra multirun
         return info
     with open_dict(cfg):
         # Without recognisable varied keys (e.g. a sweeper plugin's own params) the job number keeps names unique.
-        cfg.run_name = name or f"{cfg.run_name}-job{_hydra().job.num}"
+        cfg.run_name = name or f"{cfg.run_name}-job{hc.job.num}"
         wandb = (cfg.get("logger") or {}).get("wandb")
         if wandb is not None:
             wandb.group = f"{cfg.experiment_name}/{sid}"
@@ -150,7 +152,7 @@ def flat_config(cfg: Any, hw_plan: dict[str, Any] | None, sweep: str | None) -> 
 
     A flat dict of scalars is what W&B's run table can show as columns, group by and filter on.
     """
-    body = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"}
+    body = {k: v for k, v in to_dict(cfg).items() if k != "hydra"}
     flat = {f"cfg.{k}": (list(v) if isinstance(v, tuple) else v) for k, v in _flatten(body).items()}
     hw = hw_plan or {}
     summary = {

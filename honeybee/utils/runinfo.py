@@ -7,6 +7,7 @@ import hashlib
 import platform
 import subprocess
 from importlib import metadata
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ def versions() -> dict[str, str]:
     return out
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+def file_sha256(path: str | Path | Traversable, chunk: int = 1 << 20) -> str:
+    """sha256 of a file, also one inside an installed package (``importlib.resources``, even a zip)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with (Path(path) if isinstance(path, str) else path).open("rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
