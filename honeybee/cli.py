@@ -19,6 +19,7 @@ from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import HoneybeeError
 from honeybee.utils.overrides import group_options, quote_numeric_groups
 from honeybee.utils.paths import CONF_DIR
+from honeybee.utils.warnings import quiet_known_warnings
 
 log = logging.getLogger("honeybee")
 
@@ -123,7 +124,9 @@ def run_task(task: Callable[[Any], Any], cfg: Any) -> Any:
 
     In a multirun a failed job (any exception) logs its error and returns NaN, so the other jobs of the sweep
     still run. A W&B run the task opened is always finished, so the next job in this process gets its own run.
+    Known third-party warnings that a user cannot act on are silenced first (``honeybee.utils.warnings``).
     """
+    quiet_known_warnings()
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
