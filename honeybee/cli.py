@@ -1,4 +1,5 @@
-"""Entry-point plumbing shared by train.py / generate.py / evaluate.py / curate.py.
+"""The entry points (train.py / generate.py / evaluate.py / curate.py, the honeybee-* console scripts and
+``python -m honeybee``) and the plumbing they share.
 
 Bad input must end in one clear line and a non-zero exit, not a traceback: overrides are checked before Hydra
 runs (unknown group options, unknown keys), and ``HoneybeeError`` raised by a task is printed as one line.
@@ -13,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import HoneybeeError
@@ -24,7 +25,7 @@ from honeybee.utils.warnings import quiet_known_warnings
 log = logging.getLogger("honeybee")
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     print(f"honeybee: error: {message}", file=sys.stderr)
     sys.exit(code)
 
@@ -169,3 +170,90 @@ def _finish_wandb(failed: bool) -> None:
     wandb = sys.modules.get("wandb")
     if wandb is not None and getattr(wandb, "run", None) is not None:
         wandb.finish(exit_code=1 if failed else 0)
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+
+
+def _train(cfg: Any) -> Any:
+    from honeybee.training.task import train
+
+    return run_task(train, cfg)
+
+
+def _generate(cfg: Any) -> Any:
+    from honeybee.generation.task import run_generate
+
+    return run_task(run_generate, cfg)
+
+
+def _evaluate(cfg: Any) -> Any:
+    from honeybee.evaluation.task import evaluate
+
+    return run_task(evaluate, cfg)
+
+
+def _curate(cfg: Any) -> Any:
+    from honeybee.curation.loop import run_curate
+
+    return run_task(run_curate, cfg)
+
+
+# Each entry point's Hydra task function (conf/<name>.yaml). Module-level, so that sweep launchers (submitit)
+# pickle them by reference.
+ENTRY_POINTS: dict[str, Callable[[Any], Any]] = {
+    "train": _train,
+    "generate": _generate,
+    "evaluate": _evaluate,
+    "curate": _curate,
+}
+ENTRY_ENV = "HONEYBEE_ENTRY_POINT"
+
+
+def launch(name: str) -> None:
+    """Run entry point ``name`` on the overrides in ``sys.argv[1:]``: check them, then let Hydra run the task.
+
+    ``python train.py`` (in a checkout), the ``honeybee-train`` console script and ``python -m honeybee train``
+    all land here, with the configs of :data:`honeybee.utils.paths.CONF_DIR` (the checkout's ``conf/``, or the
+    copy inside an installed package).
+    """
+    import hydra
+
+    precheck(name, name_sweeps=name == "train")
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=name)(ENTRY_POINTS[name])()
+
+
+def train() -> None:
+    """``honeybee-train``: finetune a model (``python train.py``)."""
+    launch("train")
+
+
+def generate() -> None:
+    """``honeybee-generate``: generate, merge or serve (``python generate.py``)."""
+    launch("generate")
+
+
+def evaluate() -> None:
+    """``honeybee-evaluate``: evaluate runs on tasks (``python evaluate.py``)."""
+    launch("evaluate")
+
+
+def curate() -> None:
+    """``honeybee-curate``: curate instruction data (``python curate.py``)."""
+    launch("curate")
+
+
+def main() -> None:
+    """``python -m honeybee <train|generate|evaluate|curate> [overrides]``.
+
+    The entry point's name is also kept in ``$HONEYBEE_ENTRY_POINT``: Lightning starts the other DDP processes
+    as ``python -m honeybee.__main__ <overrides>``, without it.
+    """
+    if len(sys.argv) > 1 and sys.argv[1] in ENTRY_POINTS:
+        name: str | None = sys.argv.pop(1)
+    else:
+        name = os.environ.get(ENTRY_ENV)
+    if name not in ENTRY_POINTS:
+        fail(f"usage: python -m honeybee {{{','.join(ENTRY_POINTS)}}} [key=value ...]")
+    os.environ[ENTRY_ENV] = name
+    launch(name)

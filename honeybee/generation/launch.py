@@ -1,7 +1,8 @@
-"""Start ``generate.py serve=true`` as a separate process and wait until it answers.
+"""Start the generate entry point with ``serve=true`` as a separate process and wait until it answers.
 
 Used by the tests, the curation loop recipe and the generation benchmark, which all need a real server on
-127.0.0.1 and must never leave one running.
+127.0.0.1 and must never leave one running. It runs ``python -m honeybee generate``, so it works from an
+installed package as from a checkout.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-GENERATE_PY = Path(__file__).resolve().parents[2] / "generate.py"
+from honeybee.utils.paths import checkout_root
 
 
 def free_port() -> int:
@@ -33,8 +34,9 @@ def served(
     port: int | None = None,
     env: dict[str, str] | None = None,
     timeout_s: float = 300,
+    cwd: str | Path | None = None,
 ) -> Iterator[str]:
-    """Run ``generate.py serve=true`` with ``overrides``; yield its ``/v1`` base URL once ``/v1/models`` answers.
+    """Serve with ``overrides`` (as ``generate.py serve=true``); yield the ``/v1`` base URL once it answers.
 
     Args:
         overrides: generate.py overrides (model, adapter, served_model_name, ...).
@@ -42,6 +44,8 @@ def served(
         port: The port; a free one when None.
         env: Extra environment variables for the server (e.g. ``OMP_NUM_THREADS``).
         timeout_s: How long start-up (model loading) may take.
+        cwd: The server's working directory (where relative paths and ``outputs/`` are); default: the
+            checkout honeybee runs from, else the current directory.
 
     Raises:
         RuntimeError: The server exited or did not answer in time.
@@ -50,11 +54,11 @@ def served(
     url = f"http://127.0.0.1:{port}/v1"
     log_file = Path(log_file)
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, str(GENERATE_PY), *overrides, "serve=true", f"port={port}"]
+    cmd = [sys.executable, "-m", "honeybee", "generate", *overrides, "serve=true", f"port={port}"]
     with open(log_file, "w") as out:
         proc = subprocess.Popen(
             cmd,
-            cwd=GENERATE_PY.parent,
+            cwd=cwd or checkout_root() or Path.cwd(),
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},

@@ -11,10 +11,11 @@ from typing import Any
 from honeybee.model.export import META_FILE, read_meta
 from honeybee.progressive.stages import find_export
 from honeybee.utils.errors import ConfigError
+from honeybee.utils.paths import CONF_DIR
 
 log = logging.getLogger(__name__)
 
-MODEL_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "model"
+MODEL_CONF_DIR = CONF_DIR / "model"
 FORMS = (
     "a run or stage folder (outputs/<experiment>/<model>/stage<N>), <experiment>/stage<N>, "
     "an adapter folder or a merged model folder"

@@ -195,18 +195,19 @@ def compose_train_config(overrides: list[str], cwd: str | Path | None = None) ->
     """Compose ``conf/train.yaml`` with ``overrides`` as train.py would, outside a running Hydra app.
 
     Hydra's runtime values (cwd, output dir) are filled in so every interpolation resolves; scripts use it to
-    find the folders a run will write without re-deriving the conventions.
+    find the folders a run will write without re-deriving the conventions. ``cwd`` (where ``outputs/`` lives)
+    defaults to the checkout, as train.py runs from there, or the current directory for an installed package.
     """
     from hydra import compose, initialize_config_dir
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import read_write
 
     from honeybee.utils.overrides import quote_numeric_groups
-    from honeybee.utils.paths import CONF_DIR
+    from honeybee.utils.paths import CONF_DIR, checkout_root
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("train", overrides=quote_numeric_groups(overrides), return_hydra_config=True)
-    cfg.hydra.runtime.cwd = str(cwd or CONF_DIR.parent)
+    cfg.hydra.runtime.cwd = str(cwd or checkout_root() or Path.cwd())
     HydraConfig.instance().set_config(cfg)  # hydra.run.dir resolves through ${hydra:runtime.cwd}
     with read_write(cfg.hydra):
         cfg.hydra.runtime.output_dir = str(cfg.hydra.run.dir)

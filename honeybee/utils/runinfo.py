@@ -13,8 +13,16 @@ from typing import Any
 
 
 def git_commit(root: str | Path | None = None) -> dict[str, Any]:
-    """``{"commit": sha | None, "dirty": bool | None}`` of the repository at ``root`` (or the package's)."""
-    root = Path(root) if root else Path(__file__).resolve().parents[2]
+    """``{"commit": sha | None, "dirty": bool | None}`` of the repository at ``root``.
+
+    The default is the checkout honeybee runs from; an installed package has none (both None), rather than
+    reporting whatever repository its virtual environment happens to sit in.
+    """
+    from honeybee.utils.paths import checkout_root
+
+    root = Path(root) if root else checkout_root()
+    if root is None:
+        return {"commit": None, "dirty": None}
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5
