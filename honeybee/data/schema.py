@@ -59,7 +59,16 @@ def _non_empty(value: str) -> str:
     return value
 
 
+def _unicode(value: str) -> str:
+    problem = lone_surrogate(value)
+    if problem:
+        raise PydanticCustomError("text", problem)
+    return value
+
+
 Text = Annotated[StrictStr, AfterValidator(_text)]
+# Any string that can be written back as UTF-8 (NUL allowed): request fields, metadata.
+Unicode = Annotated[StrictStr, AfterValidator(_unicode)]
 NonEmptyText = Annotated[Text, AfterValidator(_non_empty)]
 
 
@@ -89,7 +98,7 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
-_EXPECTED = {
+EXPECTED = {
     "string_type": "a string",
     "int_type": "an integer",
     "int_from_float": "an integer",
@@ -114,7 +123,11 @@ def field_name(loc: Sequence[Any]) -> str:
 
 def describe(error: ValidationError) -> str:
     """The first problem of a ``ValidationError`` as one clause: ``field 'x': expected a string, got null``."""
-    e = error.errors(include_url=False)[0]
+    return describe_error(error.errors(include_url=False)[0])
+
+
+def describe_error(e: Any) -> str:
+    """One pydantic error (an item of ``ValidationError.errors()``) as one clause (see :func:`describe`)."""
     name = field_name(e["loc"])
     kind = e["type"]
     if kind == "missing":
@@ -127,8 +140,8 @@ def describe(error: ValidationError) -> str:
         bound = ctx.get("min_length") if kind == "too_short" else ctx.get("max_length")
         n = ctx.get("actual_length")
         return f"{where}expected {'at least' if kind == 'too_short' else 'at most'} {bound} item(s), got {n}"
-    if kind in _EXPECTED:
-        return f"{where}expected {_EXPECTED[kind]}, got {json_type(e.get('input'))}"
+    if kind in EXPECTED:
+        return f"{where}expected {EXPECTED[kind]}, got {json_type(e.get('input'))}"
     msg = str(e["msg"])
     msg = msg.removeprefix("Value error, ").removeprefix("Input should be ")
     if msg.startswith(("a ", "an ", "greater", "less", "at ")) or msg[:1].isdigit():
