@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -94,7 +95,7 @@ _SPLIT = {
 SOURCE_RULES: dict[str, dict[str, Num]] = {
     "materials_facts": {
         "templates_per_property": Num(1, 4, integer=True, required=False),
-        "template_seed": Num(integer=True, required=False, note="any integer"),
+        "template_seed": Num(integer=True, hi=math.inf, required=False, note="any integer"),
         **_SPLIT,
     },
     "matsci_instruct": {

@@ -13,7 +13,7 @@ integer, and NaN/infinity are refused. Every integer has an upper bound, so "hug
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +32,14 @@ class Num:
 
     Attributes:
         lo: Lower bound (None: none); ``above`` makes it exclusive.
-        hi: Upper bound (integers default to ``INT_MAX``); ``below`` makes it exclusive.
+        hi: Upper bound (integers default to ``INT_MAX``; ``math.inf`` for none); ``below`` makes it exclusive.
         integer: Only integers (a float such as 8.0 is refused).
         nullable: null (unset) is allowed.
         also: Special values allowed outside the range (e.g. -1 = unlimited).
         strings: Strings allowed besides numbers (e.g. "auto").
         required: An absent key is a problem (False for keys that only some group options define).
         fraction_or_count: Lightning style: a float in (0, 1] is a fraction, an integer >= 1 a count.
+        int_lists: A non-empty list of integers >= 0 is allowed too (device indices).
         note: Appended to the message (a hint).
     """
 
@@ -52,6 +53,7 @@ class Num:
     strings: tuple[str, ...] = ()
     required: bool = True
     fraction_or_count: bool = False
+    int_lists: bool = False
     note: str = ""
 
     def expected(self) -> str:
@@ -81,6 +83,8 @@ class Num:
         return what + (f" (or {', '.join(extra)})" if extra else "") + (f"; {self.note}" if self.note else "")
 
     def upper(self) -> float | None:
+        if self.hi == math.inf:  # explicitly unbounded
+            return None
         return INT_MAX if self.hi is None and (self.integer or self.fraction_or_count) else self.hi
 
     def ok(self, v: Any) -> bool:
@@ -88,6 +92,8 @@ class Num:
             return self.nullable
         if isinstance(v, str):
             return v in self.strings
+        if self.int_lists and isinstance(v, Sequence):
+            return bool(v) and all(type(x) is int and 0 <= x <= INT_MAX for x in v)
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
             return False
         if isinstance(v, int) and v in self.also:

@@ -35,7 +35,7 @@ def test_unknown_key(train_run):
 
 
 def test_lora_rank_zero(train_run):
-    _assert_one_line_error(train_run([*TINY, "lora.r=0"]), "lora.r=0 must be a positive integer")
+    _assert_one_line_error(train_run([*TINY, "lora.r=0"]), "lora.r=0 must be an integer 1..65536")
 
 
 def test_missing_data_file(train_run, tmp_path):
