@@ -139,7 +139,13 @@ def _matsci_instruct(cfg: Any) -> list[Record]:
     policy = str(cfg.get("on_bad_record", "error"))
     verifier = cfg.get("verifier") or {}
     criteria = tuple(verifier.get("criteria") or CRITERIA) if verifier.get("enabled", True) else ()
+    if not isinstance(path, (str, Path)):
+        raise ConfigError(
+            f"data.path={path!r} must be one file, folder or HF dataset id for data=matsci_instruct"
+        )
     p = Path(str(path))
+    if p.suffix in (".json", ".jsonl") and not p.exists():
+        raise DataError(f"data.path={p}: no such file")
     if p.is_file() or p.suffix in (".json", ".jsonl"):
         records = load_alpaca(p, policy, source="matsci_instruct", criteria=criteria)
     else:
@@ -149,9 +155,15 @@ def _matsci_instruct(cfg: Any) -> list[Record]:
 
 
 def _required_path(cfg: Any, what: str) -> Any:
+    """``data.path``: a file or folder, or a list of them, every one present."""
     path = cfg.get("path")
     if not path:
         raise ConfigError(f"data.path is required for data={cfg.get('source')} ({what})")
+    for p in [path] if isinstance(path, (str, Path)) else path:
+        if not isinstance(p, (str, Path)) or not str(p).strip():
+            raise ConfigError(f"data.path: {p!r} is not a path ({what})")
+        if not Path(str(p)).exists():
+            raise DataError(f"data.path={p}: no such file or folder ({what})")
     return path
 
 

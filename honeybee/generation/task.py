@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from honeybee.data.readers import read_saved_records
 from honeybee.data.records import Record
@@ -130,6 +130,10 @@ def check_generate_config(cfg: DictConfig) -> None:
             f"server.default_max_tokens={server.default_max_tokens} is over "
             f"server.max_tokens_limit={server.max_tokens_limit}"
         )
+    for key, want in (("output", "a file"), ("merge_dir", "a folder")):
+        target = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        if target and (Path(str(target)).is_dir() if want == "a file" else Path(str(target)).is_file()):
+            p.append(f"{key}={target} is {'a folder' if want == 'a file' else 'a file'}; give {want}")
     if cfg.merge and cfg.serve:
         p.append("merge=true and serve=true are separate runs; pick one")
     if cfg.merge and not cfg.get("adapter"):

@@ -25,9 +25,9 @@ from honeybee.cli import check_overrides
 from honeybee.config.validate import LORA_RULES, TRAIN_RULES, train_config_problems
 from honeybee.curation.inputs import CURATE_RULES, validate
 from honeybee.evaluation.task import EVALUATE_RULES, check_evaluate_config
-from honeybee.generation.task import GENERATE_RULES, check_generate_config
+from honeybee.generation.task import GENERATE_RULES, check_generate_config, read_prompt_file
 from honeybee.progressive.stages import compose_train_config
-from honeybee.utils.errors import ConfigError
+from honeybee.utils.errors import ConfigError, HoneybeeError
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 BAD = {
@@ -225,6 +225,77 @@ def test_every_bad_value_is_one_line_naming_the_key(name):
     assert not wrong, "\n".join(wrong)
     assert cases >= 8 * len(seen) > 0
     print(f"{name}: {len(seen)} keys x {len(BAD)} bad values = {cases} cases")
+
+
+def _load_data(**data: Any) -> Any:
+    from honeybee.data.sources import load_records
+
+    return lambda: load_records(OmegaConf.create(data))
+
+
+def _train_parent(**stage: Any) -> Any:
+    from honeybee.progressive.stages import resolve_parent
+
+    cfg = compose_train_config([])
+    cfg.stage.merge_with(stage)
+    return lambda: resolve_parent(cfg)
+
+
+def _check(name: str, *overrides: str) -> Any:
+    def run() -> None:
+        problems = _problems(name, _compose(name, list(overrides)))
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    return run
+
+
+# Path keys: empty, missing, and a folder where a file belongs (or the reverse), each named.
+PATHS = [
+    ("data.path empty", _load_data(source="sciinstruct", path=""), "data.path is required"),
+    (
+        "data.path missing",
+        _load_data(source="darwin_fair", path=["/nope/pei.json"]),
+        "data.path=/nope/pei.json: no such",
+    ),
+    ("data.path not a path", _load_data(source="matsci_nlp", path=[3]), "data.path: 3 is not a path"),
+    (
+        "matsci_instruct file",
+        _load_data(source="matsci_instruct", path="/nope/a.json"),
+        "data.path=/nope/a.json: no such",
+    ),
+    ("init_from", _train_parent(init_from="/nope/run"), "stage.init_from=/nope/run: no adapter/"),
+    (
+        "extra_train_files",
+        _check("train", "stage.extra_train_files=[/nope.jsonl]"),
+        "stage.extra_train_files: data",
+    ),
+    ("ckpt_path", _check("train", "ckpt_path=/nope.ckpt"), "ckpt_path=/nope.ckpt: no such checkpoint file"),
+    ("generate output", _check("generate", "output=/tmp"), "output=/tmp is a folder; give a file"),
+    (
+        "prompts_file folder",
+        lambda: read_prompt_file("/tmp"),
+        "prompts file not found: /tmp (a folder)",
+    ),
+    ("sources.file folder", _check("curate", "sources.file=/tmp"), "sources.file: file not found: /tmp"),
+    (
+        "topics_file missing",
+        _check("curate", "sources.topics_file=/nope.txt"),
+        "sources.topics_file: file not found",
+    ),
+    (
+        "questions_file",
+        _check("curate", "feedback.questions_file=/nope.jsonl"),
+        "feedback.questions_file: file not found",
+    ),
+]
+
+
+@pytest.mark.parametrize(("what", "call", "needle"), PATHS, ids=[p[0] for p in PATHS])
+def test_bad_paths_name_the_key(what, call, needle):
+    with pytest.raises(HoneybeeError) as e:
+        call()
+    assert needle in str(e.value) and "\n" not in str(e.value), str(e.value)
 
 
 def test_a_missing_key_is_named(tmp_path):

@@ -41,8 +41,8 @@ def test_lora_rank_zero(train_run):
 def test_missing_data_file(train_run, tmp_path):
     _assert_one_line_error(
         train_run([*TINY, "data=matsci_instruct", f"data.path={tmp_path}/nope.json"]),
-        "data file not found",
-        "nope.json",
+        "data.path=",
+        "nope.json: no such file",
     )
 
 
