@@ -127,3 +127,10 @@ def check_message(message: str, path: Path, count: int) -> None:
     assert str(path) in message, message
     for _, n in _WHERE.findall(message):
         assert 1 <= int(n) <= max(count, 1), message
+
+
+def count_of(obj: Any, layout: str = "array") -> int:
+    """Records in a file written by ``write_records``: one JSONL line holding a list is a JSON array."""
+    if layout == "jsonl" and isinstance(obj, list) and len(obj) == 1 and isinstance(obj[0], list):
+        return len(obj[0])
+    return len(obj) if isinstance(obj, list) else 1

@@ -22,7 +22,18 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
-from strategies import BAD_TEXT, JSON, LAYOUTS, LINE, TEXT, check_message, dumps, mutated, write_records
+from strategies import (
+    BAD_TEXT,
+    JSON,
+    LAYOUTS,
+    LINE,
+    TEXT,
+    check_message,
+    count_of,
+    dumps,
+    mutated,
+    write_records,
+)
 
 from honeybee.data.darwin_fair import load_file as load_darwin_file
 from honeybee.data.darwin_fair import records_from_table
@@ -103,10 +114,6 @@ def check_policies(load: Any, path: Path, total: int, one_per_record: bool = Tru
     if one_per_record:
         kept = 0 if lenient is None else len(lenient)
         assert kept + int(counted[0].group(1)) == total, (kept, lines, total)
-
-
-def count_of(obj: Any) -> int:
-    return len(obj) if isinstance(obj, list) else 1
 
 
 # ------------------------------------------------------------------------------------------ round trips
@@ -203,7 +210,9 @@ def test_materials_table_round_trip(tmp_path, tiny_tokenizer, rows):
 @example(records=[{"instruction": None, "output": "A"}], layout="array")  # the issue's null instruction
 def test_alpaca_malformed_files(tmp_path, records, layout):
     path = write_any(tmp_path / "data.json", records, layout)
-    check_policies(lambda p, policy: load_alpaca(p, policy, criteria=CRITERIA), path, count_of(records))
+    check_policies(
+        lambda p, policy: load_alpaca(p, policy, criteria=CRITERIA), path, count_of(records, layout)
+    )
 
 
 def test_issue_examples_read_as_the_issue_asks(tmp_path):
@@ -223,13 +232,13 @@ def test_issue_examples_read_as_the_issue_asks(tmp_path):
 @given(records=st.lists(SCIINSTRUCT, min_size=1, max_size=5).flatmap(mutated), layout=LAYOUTS)
 def test_sciinstruct_malformed_files(tmp_path, records, layout):
     path = write_any(tmp_path / "train_en.json", records, layout)
-    check_policies(lambda p, policy: load_sciinstruct(p, None, policy), path, count_of(records))
+    check_policies(lambda p, policy: load_sciinstruct(p, None, policy), path, count_of(records, layout))
 
 
 @given(records=st.lists(DARWIN_GAP, min_size=1, max_size=5).flatmap(mutated), layout=LAYOUTS)
 def test_darwin_malformed_files(tmp_path, records, layout):
     path = write_any(tmp_path / "matbench_expt_gap.json", records, layout)
-    check_policies(load_darwin_file, path, count_of(records))
+    check_policies(load_darwin_file, path, count_of(records, layout))
 
 
 # One valid file per MatSci-NLP format; the mutations then break it anywhere.
@@ -318,7 +327,7 @@ def test_matsci_nlp_malformed_files(tmp_path, name, data, layout):
     broken = data.draw(mutated(valid))
     path = write_any(tmp_path / name, broken, layout)
     rows = broken.get("data") if isinstance(broken, dict) else broken
-    total = len(rows) if isinstance(rows, list) else 1
+    total = count_of(rows, layout if isinstance(broken, list) else "array")
     check_policies(
         lambda p, policy: load_matsci_nlp(p, None, None, policy), path, total, one_per_record=False
     )

@@ -14,7 +14,7 @@ import pytest
 from conftest import run_script
 from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import LAYOUTS, TEXT, check_message, mutated, write_records
+from strategies import LAYOUTS, TEXT, check_message, count_of, mutated, write_records
 
 from honeybee.generation.source import resolve_source
 from honeybee.generation.task import read_prompt_file, read_split
@@ -54,7 +54,7 @@ def test_broken_prompt_files_name_file_and_line(tmp_path, prompts, layout):
     try:
         read_prompt_file(path)
     except HoneybeeError as e:
-        check_message(str(e), path, len(prompts) if isinstance(prompts, list) else 1)
+        check_message(str(e), path, count_of(prompts, layout))
 
 
 @given(
@@ -69,7 +69,7 @@ def test_broken_split_files_name_file_and_line(tmp_path, rows):
     try:
         read_split(tmp_path, "test")
     except HoneybeeError as e:
-        check_message(str(e), path, len(rows) if isinstance(rows, list) else 1)
+        check_message(str(e), path, count_of(rows if isinstance(rows, list) else [rows], "jsonl"))
 
 
 def _truncate(p: Path) -> None:
