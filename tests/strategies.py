@@ -62,17 +62,11 @@ def _paths(value: Any, prefix: tuple = ()) -> list[tuple]:
 
 
 def _replace(value: Any, path: tuple, new: Any, delete: bool = False) -> Any:
+    """A copy of ``value`` with the node at ``path`` replaced by ``new`` (or removed)."""
     if not path:
         return new
     head, rest = path[0], path[1:]
-    if isinstance(value, dict):
-        out = dict(value)
-        if delete and not rest:
-            out.pop(head)
-        else:
-            out[head] = _replace(value[head], rest, new, delete)
-        return out
-    out = list(value)
+    out = dict(value) if isinstance(value, dict) else list(value)
     if delete and not rest:
         out.pop(head)
     else:
@@ -114,6 +108,14 @@ def write_records(path: Path, records: list[Any], layout: str) -> Path:
     else:
         text = dumps(records, indent=2 if layout == "pretty" else None)
     path.write_text(text, encoding="utf-8")
+    return path
+
+
+def write_any(path: Path, obj: Any, layout: str) -> Path:
+    """A (possibly mutated) list of records as ``write_records`` writes it; anything else as one document."""
+    if isinstance(obj, list):
+        return write_records(path, obj, layout)
+    path.write_text(dumps(obj, indent=2 if layout == "pretty" else None), encoding="utf-8")
     return path
 
 

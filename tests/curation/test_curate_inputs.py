@@ -4,13 +4,12 @@ field; through the real entry point such a file stops the round before any call,
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import LAYOUTS, TEXT, check_message, count_of, mutated, write_records
+from strategies import LAYOUTS, TEXT, check_message, count_of, mutated, write_any, write_records
 
 from honeybee.cli import check_overrides
 from honeybee.curation.evaluator import read_questions
@@ -39,10 +38,7 @@ def test_source_texts_round_trip(tmp_path, rows, layout):
 @example(rows=[{"input": "GaN"}, {"input": 3}], layout="jsonl")
 def test_broken_source_files_name_file_record_and_field(tmp_path, rows, layout):
     path = tmp_path / "src.json"
-    if isinstance(rows, list):
-        write_records(path, rows, layout)
-    else:
-        path.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    write_any(path, rows, layout if isinstance(rows, list) else "pretty")
     try:
         source_texts(_cfg(f"sources.file={path}"))
     except HoneybeeError as e:

@@ -30,8 +30,8 @@ from strategies import (
     TEXT,
     check_message,
     count_of,
-    dumps,
     mutated,
+    write_any,
     write_records,
 )
 
@@ -86,13 +86,6 @@ def skip_log() -> Any:
 
 
 _SKIPPED = re.compile(r"skipped (\d+) bad record\(s\); first: (.*)$")
-
-
-def write_any(path: Path, obj: Any, layout: str) -> Path:
-    if isinstance(obj, list):
-        return write_records(path, obj, layout)
-    path.write_text(dumps(obj, indent=2 if layout == "pretty" else None), encoding="utf-8")
-    return path
 
 
 def check_policies(load: Any, path: Path, total: int, one_per_record: bool = True) -> None:

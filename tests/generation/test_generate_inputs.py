@@ -14,7 +14,7 @@ import pytest
 from conftest import run_script
 from hypothesis import example, given
 from hypothesis import strategies as st
-from strategies import LAYOUTS, TEXT, check_message, count_of, mutated, write_records
+from strategies import LAYOUTS, TEXT, check_message, count_of, mutated, write_any, write_records
 
 from honeybee.generation.source import resolve_source
 from honeybee.generation.task import read_prompt_file, read_split
@@ -47,10 +47,7 @@ def test_prompt_files_round_trip(tmp_path, prompts, layout):
 @example(prompts=[{"instruction": "Q"}, 3], layout="jsonl")
 def test_broken_prompt_files_name_file_and_line(tmp_path, prompts, layout):
     path = tmp_path / "p.jsonl"
-    if isinstance(prompts, list):
-        write_records(path, prompts, layout)
-    else:
-        path.write_text(json.dumps(prompts, indent=2), encoding="utf-8")
+    write_any(path, prompts, layout if isinstance(prompts, list) else "pretty")
     try:
         read_prompt_file(path)
     except HoneybeeError as e:
