@@ -4,11 +4,14 @@ field; through the real entry point such a file stops the round before any call,
 
 from __future__ import annotations
 
+import copy
+import functools
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
+from omegaconf import OmegaConf
 from strategies import LAYOUTS, TEXT, check_message, count_of, mutated, write_any, write_records
 
 from honeybee.cli import check_overrides
@@ -18,9 +21,19 @@ from honeybee.utils.errors import HoneybeeError
 from tests.conftest import run_script
 
 
-def _cfg(*overrides: str):
-    problem, cfg = check_overrides(list(overrides), "curate")
+@functools.cache
+def _base():
+    problem, cfg = check_overrides([], "curate")
     assert problem is None, problem
+    return cfg
+
+
+def _cfg(*overrides: str):
+    """conf/curate.yaml with ``sources.<key>=<value>`` overrides (composed once: examples run by the hundred)."""
+    cfg = copy.deepcopy(_base())
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        OmegaConf.update(cfg, key, int(value) if value.isdigit() else value, merge=False)
     return cfg
 
 
