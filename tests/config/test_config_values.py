@@ -12,6 +12,7 @@ this file says the key legitimately takes it, and why.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 from pathlib import Path
@@ -176,7 +177,9 @@ RULES = {
 }
 
 
+@functools.cache
 def _configs(name: str) -> list[tuple[list[str], Any]]:
+    """The composed configs of an entry point (once per session: the bad-value test restores every value)."""
     return [(ov, _compose(name, ov)) for ov in CONFIGS[name]]
 
 
