@@ -140,6 +140,7 @@ def run_task(task: Callable[[Any], Any], cfg: Any) -> Any:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         if not multirun:
+            discard_bare_run_dir()
             fail(str(e))
         log.error("job failed: %s", e)
         result = math.nan
@@ -154,6 +155,27 @@ def run_task(task: Callable[[Any], Any], cfg: Any) -> Any:
         direction = HydraConfig.get().sweeper.get("direction")
         return failed_value(direction) if direction else result
     return result
+
+
+def discard_bare_run_dir() -> None:
+    """Remove this run's folder if it holds only what Hydra wrote before the task (``.hydra/``, the job log).
+
+    A run refused for bad input must not leave a folder that looks like a run (an ``outputs/<exp>/<model>/
+    stage<N>/`` for the next stage to trip over, a ``runs/<time>/`` per typo); the error line says what went
+    wrong. A folder holding anything else (an earlier run's artifacts) is left alone.
+    """
+    import shutil
+
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return
+    hc = HydraConfig.get()
+    folder = Path(hc.runtime.output_dir)
+    own = {str(hc.output_subdir), f"{hc.job.name}.log"}
+    if folder.is_dir() and all(p.name in own for p in folder.iterdir()):
+        logging.shutdown()  # close the job log before its folder goes
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def failed_value(direction: Any) -> float:

@@ -9,12 +9,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from honeybee.generation.launch import served
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("HONEYBEE_SHARED_DATA", ROOT.parent / "shared" / "data"))
 MATSCI_INSTRUCT = SHARED_DATA / "matsci_instruct" / "train_instruction_from_chatgpt.json"
+
+# Property tests (hypothesis): deterministic and bounded in CI; HYPOTHESIS_PROFILE=thorough searches harder.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+settings.register_profile("thorough", parent=settings.get_profile("ci"), derandomize=False, max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Fast, quiet tiny-model runs: no held-out generation, no progress bar spam, no W&B network.
 TINY = ["model=tiny_llama", "heldout_check.enabled=false", "callbacks.progress_bar.refresh_rate=0"]

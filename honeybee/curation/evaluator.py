@@ -8,7 +8,6 @@ score, with their worst answers as examples, become ``targeted`` work items for 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import statistics
@@ -19,6 +18,7 @@ from typing import Any
 from honeybee.curation.client import LLMClient, chat
 from honeybee.curation.instructor import WorkItem
 from honeybee.curation.verifier import JudgeRole
+from honeybee.data.readers import read_saved_records
 from honeybee.evaluation.judge import render
 from honeybee.utils.errors import ConfigError, DataError
 
@@ -40,17 +40,7 @@ def topic_of(row: dict[str, Any]) -> str:
 def read_questions(path: Path, limit: int | None) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"evaluator questions not found: {path}")
-    rows = []
-    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            raise DataError(f"{path}: line {i + 1}: not JSON") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("instruction"), str):
-            raise DataError(f"{path}: line {i + 1}: expected an object with 'instruction'")
-        rows.append(obj)
+    rows = [obj for _, obj in read_saved_records(path)]
     if not rows:
         raise DataError(f"{path}: no questions")
     if limit:

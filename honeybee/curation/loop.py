@@ -7,161 +7,25 @@ same command again resumes without paying twice.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from honeybee.curation.backends import BACKEND_TYPES, make_backend
+from honeybee.curation.backends import make_backend
 from honeybee.curation.budget import Budget, encoding
 from honeybee.curation.cache import CallCache
 from honeybee.curation.client import LLMClient, RetryPolicy
 from honeybee.curation.evaluator import Evaluator, stage_answers, targeted_items
+from honeybee.curation.inputs import source_texts, topics, validate
 from honeybee.curation.instructor import Instructor, WorkItem
 from honeybee.curation.report import histograms, markdown
 from honeybee.curation.verifier import Verifier, make_classifier
-from honeybee.utils.errors import ConfigError, DataError
+from honeybee.utils.errors import ConfigError
 from honeybee.utils.io import atomic_dir, atomic_write_json, atomic_write_jsonl, atomic_write_text
 
 log = logging.getLogger(__name__)
-
-ROLES = ("instructor", "verifier", "evaluator")
-PLACEHOLDERS = {
-    ("instructor", "topic"): ("{topic}",),
-    ("instructor", "source"): ("{source}",),
-    ("instructor", "targeted"): ("{topic}",),
-    ("verifier", "user"): ("{instruction}", "{output}"),
-    ("evaluator", "user"): ("{instruction}", "{answer}"),
-}
-
-
-def _check_num(
-    p: list[str],
-    node: Any,
-    key: str,
-    where: str,
-    lo: float | None = None,
-    hi: float | None = None,
-    integer: bool = False,
-    nullable: bool = False,
-    strict: bool = False,
-) -> None:
-    """Append a problem unless ``node[key]`` is a number within bounds (``strict``: > lo instead of >= lo)."""
-    v = node.get(key) if node is not None else None
-    if v is None:
-        if not nullable:
-            p.append(f"{where}.{key} is required")
-        return
-    try:
-        x = int(v) if integer and not isinstance(v, float) else float(v)
-        if integer and x != int(x):
-            raise ValueError
-    except (TypeError, ValueError):
-        p.append(f"{where}.{key}={v!r} must be {'an integer' if integer else 'a number'}")
-        return
-    bad_lo = lo is not None and (x <= lo if strict else x < lo)
-    if bad_lo or (hi is not None and x > hi):
-        bounds = (f"> {lo:g}" if strict else f">= {lo:g}") if hi is None else f"within {lo:g}-{hi:g}"
-        p.append(f"{where}.{key}={v} must be {bounds}" + (" (null for no limit)" if nullable else ""))
-
-
-def validate(cfg: Any) -> list[str]:
-    """Every problem with the config, as ``key: why`` lines (empty when it is usable)."""
-    p: list[str] = []
-    try:
-        if int(cfg.round) < 1:
-            p.append(f"round={cfg.round} must be >= 1")
-    except (TypeError, ValueError):
-        p.append(f"round={cfg.round} must be an integer >= 1")
-    for role in ROLES:
-        node = cfg.get(role)
-        if node is None or node.get("type") not in BACKEND_TYPES:
-            p.append(
-                f"{role}.type={None if node is None else node.get('type')!r} is not a backend "
-                f"(choose from: {', '.join(BACKEND_TYPES)}; backend@{role}=<name>)"
-            )
-            continue
-        _check_num(p, node, "concurrency", role, 1, integer=True, nullable=True)
-        _check_num(p, node, "max_tokens", role, 1, integer=True)
-        _check_num(p, node, "max_repairs", role, 0, integer=True)
-        _check_num(p, node, "timeout_s", role, 0, nullable=True, strict=True)
-    _check_num(p, cfg.instructor, "calls", "instructor", 0, integer=True)
-    _check_num(p, cfg.instructor, "records_per_call", "instructor", 1, integer=True)
-    _check_num(p, cfg.instructor, "temperature", "instructor", 0, 2)
-    for k in ("min_mean", "min_each"):
-        _check_num(p, cfg.verifier, k, "verifier", 0, 100)
-    _check_num(p, cfg.budget, "max_tokens", "budget", 0, integer=True, nullable=True, strict=True)
-    _check_num(p, cfg.budget, "max_cost_usd", "budget", 0, nullable=True, strict=True)
-    _check_num(p, cfg.retry, "max_attempts", "retry", 1, integer=True)
-    _check_num(p, cfg.retry, "base_delay_s", "retry", 0)
-    _check_num(p, cfg.retry, "max_delay_s", "retry", 0)
-    for (role, key), needed in PLACEHOLDERS.items():
-        text = cfg.curate_prompt.get(role, {}).get(key)
-        if not isinstance(text, str):
-            p.append(f"curate_prompt.{role}.{key} is missing")
-        elif not all(n in text for n in needed):
-            p.append(f"curate_prompt.{role}.{key} must contain {' and '.join(needed)}")
-    src = cfg.sources
-    for k in ("topics_file", "file"):
-        if src.get(k) and not Path(str(src[k])).is_file():
-            p.append(f"sources.{k}: file not found: {src[k]}")
-    fb = cfg.feedback
-    if fb.get("questions_file") and not Path(str(fb.questions_file)).is_file():
-        p.append(f"feedback.questions_file: file not found: {fb.questions_file}")
-    for k in ("limit", "weakest_k", "calls_per_topic", "examples_per_topic", "max_new_tokens"):
-        _check_num(p, fb, k, "feedback", 1, integer=True, nullable=k == "limit")
-    if fb.get("stage"):
-        from honeybee.generation.source import locate
-
-        try:
-            locate(str(fb.stage), str(cfg.paths.log_dir))
-        except ConfigError as e:
-            p.append(f"feedback.stage: {e}")
-    if fb.get("fallback") not in (None, "f1"):
-        p.append(f"feedback.fallback={fb.fallback!r} must be null or f1")
-    vc = cfg.verifier_classifier
-    if vc.get("enabled"):
-        for k in ("train_file", "test_file"):
-            if vc.get(k) and not Path(str(vc[k])).is_file():
-                p.append(f"verifier_classifier.{k}: file not found: {vc[k]}")
-    return p
-
-
-def topics(cfg: Any) -> list[str]:
-    out = [str(t) for t in (cfg.sources.get("topics") or [])]
-    if cfg.sources.get("topics_file"):
-        lines = Path(str(cfg.sources.topics_file)).read_text(encoding="utf-8").splitlines()
-        out += [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    return out
-
-
-def source_texts(cfg: Any) -> list[tuple[str, str]]:
-    """``(id, text)`` for each source text in ``sources.file`` (JSON array or JSONL)."""
-    path = cfg.sources.get("file")
-    if not path:
-        return []
-    path, field = Path(str(path)), str(cfg.sources.field)
-    raw = path.read_text(encoding="utf-8")
-    try:
-        rows = (
-            json.loads(raw)
-            if raw.lstrip().startswith("[")
-            else [json.loads(x) for x in raw.splitlines() if x.strip()]
-        )
-    except ValueError as e:
-        raise DataError(f"{path}: malformed JSON ({e})") from None
-    out, seen = [], set()
-    for i, r in enumerate(rows):
-        text = r.get(field) if isinstance(r, dict) else None
-        if isinstance(text, str) and text.strip() and text not in seen:
-            seen.add(text)
-            out.append((f"{path.name}#{i}", text.strip()[: int(cfg.sources.max_chars)]))
-    if not out:
-        raise DataError(f"{path}: no record has a non-empty {field!r} (sources.field)")
-    limit = cfg.sources.get("limit")
-    return out[: int(limit)] if limit else out
 
 
 def work_items(cfg: Any, targeted: list[WorkItem]) -> list[WorkItem]:

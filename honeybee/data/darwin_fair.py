@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from honeybee.data.darwin_tasks import _NUMBER, SOURCE, TASKS, Task, Typed
-from honeybee.data.readers import BadRecords, read_json_records
+from honeybee.data.readers import BadRecords, csv_rows, csv_text, read_json_records
 from honeybee.data.records import Record
+from honeybee.data.schema import DarwinRecord, validated
 from honeybee.utils.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
@@ -72,23 +73,15 @@ def _group(instruction: str, input_text: str, output: str) -> str:
 
 
 def _fields(obj: Any, where: str, bad: BadRecords) -> tuple[str, str, str] | None:
-    """Validated, cleaned (instruction, input, output); None (after counting) when the object is unusable."""
-    if not isinstance(obj, dict):
-        bad(f"{where}: expected an object, got {type(obj).__name__}")
+    """Validated (``schema.DarwinRecord``), cleaned (instruction, input, output); None (after counting) when
+    the object is unusable."""
+    rec = validated(DarwinRecord, obj, where, bad)
+    if rec is None:
         return None
-    for key in ("instruction", "output"):
-        if key not in obj:
-            bad(f"{where}: missing field {key!r}")
-            return None
-    for key in ("instruction", "input", "output"):
-        if obj.get(key) is not None and not isinstance(obj[key], str):
-            bad(f"{where}: field {key!r} must be a string, got {type(obj[key]).__name__}")
-            return None
-    instruction, input_text, output = (
-        clean_text(obj.get(k) or "") for k in ("instruction", "input", "output")
-    )
+    instruction, input_text, output = (clean_text(x or "") for x in (rec.instruction, rec.input, rec.output))
     if not instruction or not output:
-        bad(f"{where}: empty {'instruction' if not instruction else 'output'}")
+        field = "instruction" if not instruction else "output"
+        bad(f"{where}: field {field!r}: nothing left after removing DARWIN's separators")
         return None
     return instruction, input_text, output
 
@@ -142,8 +135,8 @@ def load_file(path: str | Path, on_bad_record: str = "error") -> list[Record]:
     bad = BadRecords(on_bad_record)
     records = [
         rec
-        for i, obj in read_json_records(path, bad)
-        if (rec := to_record(obj, f"{path}: record {i}", path.stem, task, bad)) is not None
+        for where, obj in read_json_records(path, bad)
+        if (rec := to_record(obj, where, path.stem, task, bad)) is not None
     ]
     bad.report(path)
     if not records:
@@ -264,12 +257,16 @@ def records_from_table(
     bad = BadRecords(on_bad_record)
     rng = random.Random(seed)
     rows: list[tuple[str, str, float | None, str]] = []
-    with path.open(encoding="utf-8", newline="") as f:
+    with csv_text(path) as f:
         reader = csv.DictReader(f)
-        missing = [c for c in (key_column, property_column) if c not in (reader.fieldnames or [])]
+        try:
+            fieldnames = reader.fieldnames  # reads the header row
+        except csv.Error as e:
+            raise DataError(f"{path}:1: malformed CSV ({e})") from None
+        missing = [c for c in (key_column, property_column) if c not in (fieldnames or [])]
         if missing:
-            raise DataError(f"{path}: no column(s) {missing}; header: {reader.fieldnames}")
-        for row in reader:
+            raise DataError(f"{path}: no column(s) {missing}; header: {fieldnames}")
+        for row in csv_rows(reader, path):
             where = f"{path}:{reader.line_num}"
             key, cell = (row[key_column] or "").strip(), (row[property_column] or "").strip()
             if not key or not cell:

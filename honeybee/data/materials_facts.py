@@ -15,7 +15,6 @@ material as ``input`` (e.g. ``"silicon (Si)"``) and a short, parseable ``output`
 from __future__ import annotations
 
 import csv
-import io
 import math
 import random
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from honeybee.data.readers import csv_rows, csv_text
 from honeybee.data.records import Record
 from honeybee.utils.errors import ConfigError, DataError
 
@@ -197,12 +197,12 @@ def load_table(path: str | Path | Traversable = TABLE_PATH) -> list[dict[str, An
     path = Path(path) if isinstance(path, str) else path
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
-    with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
+    with csv_text(path) as f:
         reader = csv.reader(f)
-        header = next(reader, None)
+        header = next(csv_rows(reader, path), None)
         if header is None or tuple(h.strip() for h in header) != COLUMNS:
             raise DataError(f"{path}:1: expected header {','.join(COLUMNS)}, got {header}")
-        for cells in reader:
+        for cells in csv_rows(reader, path):
             where = f"{path}:{reader.line_num}"
             if not any(c.strip() for c in cells):
                 continue

@@ -17,6 +17,17 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from honeybee.data.matsci_nlp_schema import (
+    ActionSentence,
+    AnnotatedDocument,
+    AnnotatedFile,
+    BatterySentence,
+    GlassRow,
+    SofcSentence,
+    SofcTokens,
+    SplitTable,
+    fit,
+)
 from honeybee.data.matsci_nlp_tasks import (
     BATTERY_RELATIONS,
     NO_ARGUMENT,
@@ -31,11 +42,10 @@ from honeybee.data.matsci_nlp_tasks import (
     _read_json,
     _record,
     _require,
-    _str,
-    _str_list,
     _text_id,
 )
 from honeybee.data.readers import BadRecords, read_json_records
+from honeybee.data.schema import check
 from honeybee.utils.errors import DataError
 
 MAX_DRIFT = 8  # characters an offset may be off by
@@ -49,49 +59,42 @@ def _split_table(
     path: Path, columns: Sequence[str], bad: BadRecords
 ) -> list[tuple[str, tuple[Any, dict[str, Any]]]]:
     """``(where, (index, row))`` for each row of a pandas ``orient="split"`` JSON file."""
-    obj = _read_json(path)
-    if (
-        not isinstance(obj, dict)
-        or not isinstance(obj.get("columns"), list)
-        or not isinstance(obj.get("data"), list)
-    ):
-        raise DataError(f'{path}: expected a pandas orient="split" object with "columns" and "data"')
-    missing = [c for c in columns if c not in obj["columns"]]
+    table = check(SplitTable, _read_json(path))
+    if isinstance(table, str):
+        raise DataError(f'{path}: expected a pandas orient="split" object with "columns" and "data": {table}')
+    missing = [c for c in columns if c not in table.columns]
     if missing:
-        raise DataError(f"{path}: no column(s) {missing}; columns: {obj['columns']}")
-    index = obj.get("index") or list(range(len(obj["data"])))
-    if len(index) != len(obj["data"]):
-        raise DataError(f"{path}: {len(index)} index entries for {len(obj['data'])} rows")
+        raise DataError(f"{path}: no column(s) {missing}; columns: {table.columns}")
+    index = table.index or list(range(len(table.data)))
+    if len(index) != len(table.data):
+        raise DataError(f"{path}: {len(index)} index entries for {len(table.data)} rows")
     rows = []
-    for i, (key, row) in enumerate(zip(index, obj["data"])):
-        where = f"{path}: record {i}"
-        if not isinstance(row, list) or len(row) != len(obj["columns"]):
-            bad(f"{where}: expected a list of {len(obj['columns'])} values")
+    for i, (key, row) in enumerate(zip(index, table.data)):
+        where = f"{path}: record {i + 1}"
+        if not isinstance(row, list) or len(row) != len(table.columns):
+            bad(f"{where}: expected a list of {len(table.columns)} values")
             continue
-        rows.append((where, (key, dict(zip(obj["columns"], row)))))
+        rows.append((where, (key, dict(zip(table.columns, row)))))
     return rows
 
 
-def _yes_no(value: Any, column: str) -> str:
-    # bool is an int subclass and 1.0 == 1; only the integers 0 and 1 are labels.
-    _require(type(value) is int and value in (0, 1), f"{column} must be 0 or 1, got {value!r}")
+def _yes_no(value: int) -> str:
     return "yes" if value == 1 else "no"
 
 
 def _paragraphs(item: tuple[Any, dict[str, Any]], file: str, dataset: str, tasks: Sequence[str]) -> Converted:
-    key, row = item
+    key, row = item[0], fit(GlassRow, item[1])
     group = f"{dataset}:{key}"
-    label = _yes_no(row["Label"], "Label")
     return Converted(
-        group, [_record("pc", QUESTIONS["pc"], _str(row, "Abstract"), label, YES_NO, group, file)]
+        group, [_record("pc", QUESTIONS["pc"], row.Abstract, _yes_no(row.Label), YES_NO, group, file)]
     )
 
 
 def _sentences(item: tuple[Any, dict[str, Any]], file: str, dataset: str, tasks: Sequence[str]) -> Converted:
-    key, row = item
+    key, row = item[0], fit(SofcSentence, item[1])
     group = f"{dataset}:{key}"
-    label = _yes_no(row["sent_labels"], "sent_labels")
-    return Converted(group, [_record("sc", QUESTIONS["sc"], _str(row, "sents"), label, YES_NO, group, file)])
+    label = _yes_no(row.sent_labels)
+    return Converted(group, [_record("sc", QUESTIONS["sc"], row.sents, label, YES_NO, group, file)])
 
 
 def _bio_type(tag: str, types: Sequence[str], name: str) -> str | None:
@@ -119,11 +122,9 @@ def bio_spans(tags: Sequence[str], types: Sequence[str]) -> list[tuple[int, int,
 def _sofc_tokens(
     item: tuple[Any, dict[str, Any]], file: str, dataset: str, tasks: Sequence[str]
 ) -> Converted:
-    key, row = item
+    key, row = item[0], fit(SofcTokens, item[1])
     group = f"{dataset}:{key}"
-    tokens = _str_list(row["tokens"], "tokens")
-    entity_tags = _str_list(row["token_labels"], "token_labels")
-    slot_tags = _str_list(row["slot_labels"], "slot_labels")
+    tokens, entity_tags, slot_tags = row.tokens, row.token_labels, row.slot_labels
     _require(
         len(tokens) == len(entity_tags) == len(slot_tags),
         "tokens, token_labels and slot_labels differ in length",
@@ -188,43 +189,25 @@ def align_spans(text: str, spans: dict[str, tuple[int, int]]) -> dict[str, tuple
     return out
 
 
-def _label_sets(obj: dict[str, Any], path: Path) -> dict[str, dict[str, str]]:
+def _label_sets(obj: AnnotatedFile) -> dict[str, dict[str, str]]:
     """Lower-cased label -> label as the file's ``*_set`` lists spell it (the annotations' case differs)."""
-    sets = {}
-    for key in ("t_type_set", "r_type_set", "e_role_set"):
-        values = obj.get(key)
-        if not isinstance(values, list) or not values or not all(isinstance(v, str) for v in values):
-            raise DataError(f"{path}: {key!r} must be a non-empty list of strings")
-        sets[key] = {v.lower(): v for v in values}
-    return sets
-
-
-def _dict(doc: dict[str, Any], key: str) -> dict[str, Any]:
-    _require(isinstance(doc.get(key), dict), f"field {key!r} must be an object")
-    return doc[key]
-
-
-def _spans(doc: dict[str, Any]) -> dict[str, tuple[int, int]]:
-    spans = {}
-    for key, value in _dict(doc, "t_span_dict").items():
-        ok = isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value)
-        _require(ok, f"t_span_dict[{key!r}] must be [start, end], got {value!r}")
-        spans[key] = (value[0], value[1])
-    return spans
+    return {
+        key: {v.lower(): v for v in getattr(obj, key)} for key in ("t_type_set", "r_type_set", "e_role_set")
+    }
 
 
 class _Document:
     """One annotated document: resolves ids to span texts, counting questions lost to unusable spans."""
 
-    def __init__(self, doc: dict[str, Any], sets: dict[str, dict[str, str]]) -> None:
-        self.text = _str(doc, "text")
-        self.types = _dict(doc, "t_type_dict")
-        self.relation_types = _dict(doc, "r_type_dict")
-        self.relation_args = _dict(doc, "r_args_dict")
-        self.triggers = _dict(doc, "e_trig_dict")
-        self.event_args = _dict(doc, "e_args_dict")
+    def __init__(self, doc: AnnotatedDocument, sets: dict[str, dict[str, str]]) -> None:
+        self.text = doc.text
+        self.types = doc.t_type_dict
+        self.relation_types = doc.r_type_dict
+        self.relation_args = doc.r_args_dict
+        self.triggers = doc.e_trig_dict
+        self.event_args = doc.e_args_dict
         self.sets = sets
-        self.aligned = align_spans(self.text, _spans(doc))
+        self.aligned = align_spans(self.text, {k: (v[0], v[1]) for k, v in doc.t_span_dict.items()})
         unusable = sum(v is None for v in self.aligned.values())
         self.trusted = unusable <= MAX_MISALIGNED * len(self.aligned)
         self.lost = 0
@@ -301,8 +284,7 @@ def _bare(text: str) -> str:
 def _annotated(
     doc: Any, file: str, dataset: str, tasks: Sequence[str], sets: dict[str, dict[str, str]]
 ) -> Converted:
-    _require(isinstance(doc, dict), f"expected an object, got {type(doc).__name__}")
-    d = _Document(doc, sets)
+    d = _Document(fit(AnnotatedDocument, doc), sets)
     group = f"{dataset}:{_text_id(d.text)}"
     labels = {k: list(v.values()) for k, v in sets.items()}
     out = []
@@ -327,52 +309,37 @@ def _annotated(
 
 def _annotated_docs(path: Path) -> tuple[list[tuple[str, Any]], Callable[..., Converted]]:
     """The documents of an sc_comics-schema file, and their converter bound to the file's label sets."""
-    obj = _read_json(path)
-    if not isinstance(obj, dict) or not isinstance(obj.get("data"), list):
-        raise DataError(f'{path}: expected an object with a "data" list')
-    sets = _label_sets(obj, path)
-    return [(f"{path}: record {i}", doc) for i, doc in enumerate(obj["data"])], partial(_annotated, sets=sets)
+    obj = check(AnnotatedFile, _read_json(path))
+    if isinstance(obj, str):
+        raise DataError(f'{path}: expected an object with a "data" list and non-empty label sets: {obj}')
+    docs = [(f"{path}: record {i + 1}", doc) for i, doc in enumerate(obj.data)]
+    return docs, partial(_annotated, sets=_label_sets(obj))
 
 
 # ------------------------------------------------------------------ JSON / JSONL record lists (rc, sar)
 
 
 def _battery_relations(obj: Any, file: str, dataset: str, tasks: Sequence[str]) -> Converted:
-    _require(isinstance(obj, dict), f"expected an object, got {type(obj).__name__}")
-    text = _str(obj, "sentText")
-    _require(isinstance(obj.get("docId"), (int, str)), "field 'docId' must be an id")
-    group = f"{dataset}:{obj['docId']}"  # sentences of one paper stay in one split
-    mentions = obj.get("relationMentions")
-    _require(isinstance(mentions, list), "field 'relationMentions' must be a list")
+    item = fit(BatterySentence, obj)
+    text = item.sentText
+    group = f"{dataset}:{item.docId}"  # sentences of one paper stay in one split
     out = []
-    for m in mentions:
-        _require(isinstance(m, dict), "a relation mention must be an object")
-        a, b = _str(m, "arg1Text").replace(",", ""), _str(m, "arg2Text").replace(",", "")
-        label = _canonical(_str(m, "relText"), {r.lower(): r for r in BATTERY_RELATIONS}, "relation")
+    for m in item.relationMentions:
+        a, b = m.arg1Text.replace(",", ""), m.arg2Text.replace(",", "")
+        label = _canonical(m.relText, {r.lower(): r for r in BATTERY_RELATIONS}, "relation")
         out.append(_record("rc", QUESTIONS["rc"].format(a, b), text, label, BATTERY_RELATIONS, group, file))
     return Converted(group, out)
 
 
 def _synthesis_actions(obj: Any, file: str, dataset: str, tasks: Sequence[str]) -> Converted:
-    _require(isinstance(obj, dict), f"expected an object, got {type(obj).__name__}")
-    text = _str(obj, "sentence")
-    group = f"{dataset}:{_str(obj, 'doi')}"  # sentences of one paper stay in one split
-    annotations = obj.get("annotations")
-    _require(isinstance(annotations, list), "field 'annotations' must be a list")
+    item = fit(ActionSentence, obj)
+    text, group = item.sentence, f"{dataset}:{item.doi}"  # sentences of one paper stay in one split
     out = []
-    for a in annotations:
-        _require(
-            isinstance(a, dict) and isinstance(a.get("token"), str), "an annotation must be {token, tag}"
-        )
-        tag = a.get("tag")
-        _require(isinstance(tag, str), f"tag of {a['token']!r} must be a string")
-        if tag:  # untagged tokens are not questions
-            label = _canonical(tag, {t.lower(): t for t in SYNTHESIS_ACTIONS}, "synthesis action")
-            out.append(
-                _record(
-                    "sar", QUESTIONS["sar"].format(a["token"]), text, label, SYNTHESIS_ACTIONS, group, file
-                )
-            )
+    for a in item.annotations:
+        if a.tag:  # untagged tokens are not questions
+            label = _canonical(a.tag, {t.lower(): t for t in SYNTHESIS_ACTIONS}, "synthesis action")
+            question = QUESTIONS["sar"].format(a.token)
+            out.append(_record("sar", question, text, label, SYNTHESIS_ACTIONS, group, file))
     return Converted(group, out)
 
 
@@ -393,5 +360,5 @@ def read_items(
         columns, convert = _TABLES[dataset]
         return _split_table(path, columns, bad), convert
     if dataset in _LISTS:
-        return [(f"{path}: record {i}", obj) for i, obj in read_json_records(path, bad)], _LISTS[dataset]
+        return read_json_records(path, bad), _LISTS[dataset]
     return _annotated_docs(path)

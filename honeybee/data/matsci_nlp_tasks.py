@@ -7,13 +7,11 @@ for how each task is built.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from honeybee.data.records import Record
-from honeybee.utils.errors import DataError
 
 SOURCE = "matsci_nlp"
 TASKS = ("ner", "rc", "ee", "pc", "sar", "sc", "sf")
@@ -83,21 +81,6 @@ def _require(cond: bool, message: str) -> None:
         raise _Bad(message)
 
 
-def _str(obj: dict[str, Any], key: str) -> str:
-    _require(key in obj, f"missing field {key!r}")
-    _require(isinstance(obj[key], str), f"field {key!r} must be a string, got {type(obj[key]).__name__}")
-    _require(bool(obj[key].strip()), f"empty {key}")
-    return obj[key]
-
-
-def _str_list(value: Any, name: str) -> list[str]:
-    _require(
-        isinstance(value, list) and all(isinstance(v, str) for v in value),
-        f"{name} must be a list of strings",
-    )
-    return value
-
-
 def _record(
     task: str, question: str, text: str, label: str, labels: Sequence[str], group: str, file: str
 ) -> Record:
@@ -134,12 +117,9 @@ class Converted(NamedTuple):
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: malformed JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    from honeybee.data.readers import read_json_document
+
+    return read_json_document(path)
 
 
 def _canonical(value: Any, labels: dict[str, str], name: str) -> str:

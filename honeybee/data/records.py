@@ -30,4 +30,4 @@ class Record:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Record:
-        return cls(d["instruction"], d.get("input", "") or "", d.get("output", ""), dict(d.get("meta") or {}))
+        return cls(d["instruction"], d.get("input") or "", d.get("output") or "", dict(d.get("meta") or {}))

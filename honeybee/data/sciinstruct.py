@@ -11,7 +11,6 @@ is kept in ``meta['answer']`` so evaluation can compare it without parsing the w
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from collections import Counter
@@ -21,11 +20,11 @@ from typing import Any
 
 from honeybee.data.readers import BadRecords, read_json_records
 from honeybee.data.records import Record
+from honeybee.data.schema import SciInstructRecord, validated
 from honeybee.utils.errors import DataError
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("content", "summary", "subject")
 SUFFIXES = (".json", ".jsonl")
 
 # The Chinese exam format: the answer section runs until the next 【…】 heading (e.g. 【点睛】) or the end.
@@ -77,51 +76,18 @@ def extract_final_answer(text: str) -> str | None:
     return _tidy(max(found)[1]) if found else None
 
 
-def _read_lines(path: Path, data: bytes, bad: BadRecords) -> list[tuple[str, Any]]:
-    """``(where, object)`` per JSONL line; decoding and JSON errors are per line, so one can be skipped."""
-    out = []
-    for i, raw in enumerate(data.splitlines()):
-        where = f"{path}: line {i + 1}"
-        if not raw.strip():
-            continue
-        try:
-            out.append((where, json.loads(raw.decode("utf-8"))))
-        except UnicodeDecodeError as e:
-            bad(f"{where}: not UTF-8 text (byte {e.start})")
-        except json.JSONDecodeError as e:
-            bad(f"{where}: malformed JSON ({e.msg})")
-    return out
-
-
-def _read_objects(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
-    """JSON Lines (the published layout) or, for re-exported copies, one JSON array."""
-    data = path.read_bytes()
-    if re.match(rb"\s*\[", data):
-        return [(f"{path}: record {i}", obj) for i, obj in read_json_records(path, bad)]
-    return _read_lines(path, data, bad)
-
-
 def _group(content: str) -> str:
     # Questions carry no id; hashing the text keeps repeated questions (several answers) in one split.
     return "sciinstruct:" + hashlib.sha1(content.encode("utf-8")).hexdigest()[:16]
 
 
 def to_record(obj: Any, where: str, bad: BadRecords) -> Record | None:
-    """Validate one ``{content, summary, subject}`` object; None (after counting) when it is skipped."""
-    if not isinstance(obj, dict):
-        bad(f"{where}: expected an object, got {type(obj).__name__}")
+    """Validate one ``{content, summary, subject}`` object (``schema.SciInstructRecord``); None (after
+    counting) when it is skipped."""
+    rec = validated(SciInstructRecord, obj, where, bad)
+    if rec is None:
         return None
-    for key in FIELDS:
-        if key not in obj:
-            bad(f"{where}: missing field {key!r}")
-            return None
-        if not isinstance(obj[key], str):
-            bad(f"{where}: field {key!r} must be a string, got {type(obj[key]).__name__}")
-            return None
-        if not obj[key].strip():
-            bad(f"{where}: empty {key}")
-            return None
-    content, summary, subject = (obj[key].strip() for key in FIELDS)
+    content, summary, subject = rec.content.strip(), rec.summary.strip(), rec.subject.strip()
     meta = {
         "source": "sciinstruct",
         "subject": subject,
@@ -166,7 +132,7 @@ def load_sciinstruct(
     for file in _files(Path(path)):
         bad = BadRecords(on_bad_record)
         kept = 0
-        for where, obj in _read_objects(file, bad):
+        for where, obj in read_json_records(file, bad):
             rec = to_record(obj, where, bad)
             if rec is None:
                 continue

@@ -62,7 +62,7 @@ def filter_records(records: list[Record], cfg: Any, name: str) -> list[Record]:
     kept: list[Record] = []
     unscored, reasons = 0, Counter[str]()
     for i, r in enumerate(records):
-        scores = record_scores(r, criteria, f"{name}: record {i}")
+        scores = record_scores(r, criteria, f"{name}: record {i + 1}")
         if scores is None:
             unscored += 1
             kept.append(r)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from honeybee.data.records import Record
 from honeybee.evaluation.tasks import EvalTask, balanced_subset
 from honeybee.generation.cpu_kernels import mode_problem
 from honeybee.generation.source import ModelSource
+from honeybee.generation.task import SAMPLING_RULES, sampling_problems
 from honeybee.utils.errors import ConfigError, DataError, HoneybeeError
+from honeybee.utils.rules import SEED_MAX, Num, number_problems
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +79,41 @@ def task_records(
     return chosen, {"data": where, "records": len(chosen), "usable": len(usable), "read": len(records)}
 
 
+# Every numeric key of conf/evaluate.yaml and conf/eval_task/*.yaml (tests/config/test_config_values.py).
+EVALUATE_RULES: dict[str, Num] = {
+    "limit": Num(1, integer=True, nullable=True),
+    "batch_size": Num(1, 4096, integer=True),
+    **SAMPLING_RULES,
+    "eval_task.*.max_new_tokens": Num(1, 10**6, integer=True),
+    "eval_task.*.limit": Num(1, integer=True, nullable=True),
+    "eval_task.*.batch_size": Num(1, 4096, integer=True),
+    "eval_task.*.max_seq_len": Num(8, 1_048_576, integer=True, nullable=True),
+    "eval_task.*.rel_tol": Num(0, 10**6),
+    "eval_task.*.timeout_s": Num(0, 86400, above=True),
+    "eval_task.*.max_retries": Num(0, 100, integer=True),
+    "eval_task.*.concurrency": Num(1, 1024, integer=True),
+    "eval_task.*.max_tokens": Num(1, 10**6, integer=True),
+    "eval_task.*.temperature": Num(0, 2),
+    "eval_task.*.data.val_fraction": Num(0, 1, below=True),
+    "eval_task.*.data.test_fraction": Num(0, 1, below=True),
+    "eval_task.*.data.split_seed": Num(0, SEED_MAX, integer=True),
+    "eval_task.*.data.templates_per_property": Num(1, 4, integer=True),
+    "eval_task.*.data.template_seed": Num(integer=True, hi=math.inf, note="any integer"),
+}
+
+
 def check_evaluate_config(cfg: DictConfig) -> list[str]:
     """Task names to run; raises one ConfigError listing every problem."""
-    p = []
+    p = number_problems(cfg, EVALUATE_RULES)
     tasks = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks or [])
     known = sorted(set(EvalTask.registry) & set(cfg.eval_task or {}))
-    bad = [t for t in tasks if t not in known]
+    bad = [t for t in tasks if str(t) not in known]
     if bad or not tasks:
-        p.append(f"unknown task {bad[0] if bad else '(none)'!r} (choose from: {', '.join(known)})")
-    if cfg.get("limit") is not None and int(cfg.limit) < 1:
-        p.append(f"limit={cfg.limit} must be >= 1 (or null for all records)")
-    if int(cfg.batch_size) < 1:
-        p.append(f"batch_size={cfg.batch_size} must be >= 1")
+        p.append(f"unknown task {str(bad[0]) if bad else '(none)'!r} (choose from: {', '.join(known)})")
     if problem := mode_problem(cfg.cpu_prepack):
         p.append(problem)
+    if not any(k.startswith("sampling.") for k in p):
+        p += sampling_problems(cfg)
     if p:
         raise ConfigError("; ".join(p))
     return [str(t) for t in tasks]

@@ -1,6 +1,10 @@
 """The OpenAI API as the server speaks it: request bodies (validated by pydantic), errors, response pieces.
 
 Kept apart from the app (``server``) so the request rules can be read, tested and extended on their own.
+Every refusal is OpenAI's error body ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status:
+400 for a malformed or invalid body (wrong types are not coerced: ``"max_tokens": "5"`` or ``true`` is an
+error, as at OpenAI), 404 for an unknown route or model, 405 for a wrong method, 413 for a body over
+``server.max_body_bytes``, 415 for a body that is not JSON, 503 when the queue is full.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from honeybee.data.schema import Unicode, lone_surrogate
 from honeybee.generation.engine import Completion, Sampling
 
 
@@ -34,32 +39,39 @@ class ApiError(Exception):
 
 class _Body(BaseModel):
     # Unknown OpenAI parameters (logit_bias, user, ...) are accepted and ignored, as other local servers do.
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True, allow_inf_nan=False)
 
-    model: str
-    max_tokens: int | None = Field(default=None, ge=1)
+    model: Unicode
+    max_tokens: int | None = Field(default=None, ge=1)  # the server's max_tokens_limit is checked after
     temperature: float | None = Field(default=None, ge=0, le=2)
     top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
-    n: int = Field(default=1, ge=1, le=8)
-    stop: str | list[str] | None = None
-    seed: int | None = None
+    top_k: int | None = Field(default=None, ge=0, le=10**6)
+    n: int = Field(default=1, ge=1)  # the server's max_n is checked after
+    stop: Unicode | list[Unicode] | None = None
+    seed: int | None = Field(default=None, ge=0, le=2**64 - 1)  # torch.manual_seed's range
     stream: bool = False
     ignore_eos: bool = False  # vLLM's extension: answer to max_tokens (for throughput tests)
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[dict[str, Any]] | None = None
+    content: Unicode | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
         if self.content is None or isinstance(self.content, str):
             return self.content or ""
-        if any(part.get("type") != "text" for part in self.content):
-            raise ApiError(400, "only text content parts are supported", param="messages")
-        return "".join(str(part.get("text", "")) for part in self.content)
+        if any(
+            part.get("type") != "text"
+            or not isinstance(part.get("text"), str)
+            or lone_surrogate(part["text"])
+            for part in self.content
+        ):
+            raise ApiError(
+                400, 'only text content parts ({"type": "text", "text": ...}) are supported', param="messages"
+            )
+        return "".join(part["text"] for part in self.content)
 
 
 class ChatBody(_Body):
@@ -68,7 +80,7 @@ class ChatBody(_Body):
 
 
 class CompletionBody(_Body):
-    prompt: str | list[str]
+    prompt: Unicode | list[Unicode]
 
 
 def sampling_of(body: _Body) -> Sampling:
@@ -94,3 +106,96 @@ def sse(chunks: list[dict[str, Any]]) -> Iterator[str]:
     for c in chunks:
         yield f"data: {json.dumps(c)}\n\n"
     yield "data: [DONE]\n\n"
+
+
+def validation_error(errors: list[dict[str, Any]]) -> ApiError:
+    """A request body's first problem (FastAPI's ``RequestValidationError.errors()``) as a 400 ApiError."""
+    from honeybee.data.schema import EXPECTED, describe_error, field_name, json_type
+
+    if not errors:
+        return ApiError(400, "invalid request body")
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        why = (first.get("ctx") or {}).get("error", "")
+        return ApiError(400, f"malformed JSON body{f': {why}' if why else ''}", code="invalid_json")
+    loc = [x for x in first.get("loc", ()) if x != "body"]
+    if not loc and first.get("type") == "missing":
+        return ApiError(400, "the request body is empty: expected a JSON object")
+    param = str(loc[0]) if loc else None
+    # A union field (``str | list[str]``) fails once per member, each error's loc ending in the member's type.
+    members = [e for e in errors if [x for x in e.get("loc", ()) if x != "body"][:-1] == loc[:-1]]
+    if len(members) > 1 and len(loc) > 1:
+        kinds = " or ".join(dict.fromkeys(EXPECTED.get(e["type"], str(e["type"])) for e in members))
+        return ApiError(
+            400,
+            f"field {field_name(loc[:-1])!r}: expected {kinds}, got {json_type(first.get('input'))}",
+            param=param,
+        )
+    return ApiError(400, describe_error({**first, "loc": tuple(loc)}), param=param)
+
+
+def _json_response(status: int, err: ApiError) -> tuple[dict[str, Any], bytes]:
+    body = json.dumps(err.body()).encode()
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
+    return start, body
+
+
+class BodyGuard:
+    """ASGI middleware run before FastAPI: refuses POST bodies that are not JSON (415) or larger than
+    ``max_body_bytes`` (413, whether announced by Content-Length or only found while reading), so neither
+    reaches the JSON parser. The body is read here, at most ``max_body_bytes`` of it, and handed on."""
+
+    def __init__(self, app: Any, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        headers = dict(scope.get("headers") or [])
+        kind = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        if kind != b"application/json" and not kind.endswith(b"+json"):
+            err = ApiError(
+                415,
+                f"Content-Type must be application/json, got {kind.decode('latin-1')!r}",
+                code="unsupported_media_type",
+            )
+            return await self._refuse(send, err)
+        too_big = ApiError(
+            413,
+            f"request body over this server's limit of {self.max_body_bytes} bytes",
+            code="request_too_large",
+        )
+        declared = headers.get(b"content-length", b"").strip()
+        if declared.isdigit() and int(declared) > self.max_body_bytes:
+            return await self._refuse(send, too_big)
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return await self._refuse(send, too_big)
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body, replayed = b"".join(chunks), False
+
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+    @staticmethod
+    async def _refuse(send: Any, err: ApiError) -> None:
+        start, body = _json_response(err.status, err)
+        await send(start)
+        await send({"type": "http.response.body", "body": body})

@@ -13,6 +13,7 @@ was ~25 % slower (SmolLM2, 2 cores: batch 16 in 10.2-11.0 s vs 8.1-8.5 s on the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import queue
 import threading
@@ -26,6 +27,7 @@ from typing import Any, Literal
 
 from honeybee.generation.api import (
     ApiError,
+    BodyGuard,
     ChatBody,
     CompletionBody,
     _Body,
@@ -33,6 +35,7 @@ from honeybee.generation.api import (
     sse,
     stops_of,
     usage,
+    validation_error,
 )
 from honeybee.generation.engine import Completion, Request, Sampling
 from honeybee.generation.generator import Generator
@@ -148,16 +151,24 @@ class BatchWorker:
 
 @dataclass
 class ServerSettings:
+    """The served model's id and the request limits (``server.*`` in conf/generate.yaml)."""
+
     model_id: str
     default_max_tokens: int = 256
     max_tokens_limit: int = 2048
+    max_n: int = 8
+    max_prompt_tokens: int = 4096
+    max_body_bytes: int = 1 << 20
+    max_queued: int = 256  # prompts waiting or in generation; more are answered 503 (bounded memory and wait)
 
 
 def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool = True) -> Any:
-    """The FastAPI app: ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions``.
+    """The ASGI app: ``/v1/models``, ``/v1/completions`` and ``/v1/chat/completions`` (FastAPI, behind
+    ``api.BodyGuard``).
 
     The app's lifespan closes ``worker`` at shutdown, and starts it on its own thread first unless
-    ``start_worker`` is False (``serve`` runs it on the main thread).
+    ``start_worker`` is False (``serve`` runs it on the main thread). Prompt lengths are counted with a copy of
+    the tokenizer owned by the HTTP thread (the worker changes its own copy's padding side while it batches).
 
     ``stream=true`` is answered in server-sent-event form with the whole answer in one chunk (generation is
     batched, so there are no partial tokens to send earlier).
@@ -169,6 +180,9 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
     from starlette.exceptions import HTTPException
 
     gen = worker.generator
+    tokenizer = getattr(gen, "tokenizer", None)
+    counter = copy.deepcopy(tokenizer) if tokenizer is not None else None
+    queued = 0
 
     @asynccontextmanager
     async def lifespan(app: Any):
@@ -187,19 +201,18 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: HttpRequest, exc: RequestValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
-        param = ".".join(str(x) for x in first.get("loc", ()) if x != "body") or None
-        return JSONResponse(
-            ApiError(400, f"{param or 'body'}: {first['msg']}", param=param).body(), status_code=400
-        )
+        err = validation_error(list(exc.errors()))
+        return JSONResponse(err.body(), status_code=err.status)
 
     @app.exception_handler(HTTPException)
     async def _http(request: HttpRequest, exc: HTTPException) -> JSONResponse:
-        err = ApiError(
-            exc.status_code,
-            str(exc.detail),
-            "not_found_error" if exc.status_code == 404 else "invalid_request_error",
-        )
+        route = f"{request.method} {request.url.path}"
+        if exc.status_code == 404:
+            err = ApiError(404, f"Invalid URL ({route})", code="unknown_url")
+        elif exc.status_code == 405:
+            err = ApiError(405, f"Method not allowed ({route})", code="method_not_allowed")
+        else:
+            err = ApiError(exc.status_code, str(exc.detail))
         return JSONResponse(err.body(), status_code=exc.status_code)
 
     @app.exception_handler(Exception)
@@ -222,12 +235,37 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
                 f"max_tokens={budget} is over this server's limit of {settings.max_tokens_limit}",
                 param="max_tokens",
             )
+        if body.n > settings.max_n:
+            raise ApiError(400, f"n={body.n} is over this server's limit of {settings.max_n}", param="n")
         return budget
 
+    def check_length(prompts: list[str], param: str) -> None:
+        for p in prompts:
+            n = len(counter(p, add_special_tokens=True)["input_ids"]) if counter is not None else len(p)
+            if n > settings.max_prompt_tokens:
+                raise ApiError(
+                    400,
+                    f"the prompt has {n} tokens, over this server's limit of {settings.max_prompt_tokens}",
+                    param=param,
+                    code="context_length_exceeded",
+                )
+
     async def run(prompts: list[str], budget: int, body: _Body) -> list[Completion]:
+        nonlocal queued
         stops = stops_of(body, gen.stops)
         reqs = [Request(p, budget, stops) for p in prompts for _ in range(body.n)]
-        return await asyncio.wrap_future(worker.submit(reqs, sampling_of(body)))
+        if queued + len(reqs) > settings.max_queued:
+            raise ApiError(
+                503,
+                "the server is busy: too many prompts queued; retry later",
+                "server_error",
+                code="overloaded",
+            )
+        queued += len(reqs)
+        try:
+            return await asyncio.wrap_future(worker.submit(reqs, sampling_of(body)))
+        finally:
+            queued -= len(reqs)
 
     def envelope(kind: str) -> dict[str, Any]:
         return {
@@ -247,6 +285,7 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         if not prompts:
             raise ApiError(400, "prompt: must not be empty", param="prompt")
+        check_length(prompts, "prompt")
         outs = await run(prompts, budget, body)
         head = envelope("cmpl")
         choices = [
@@ -265,7 +304,9 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
         messages = [{"role": m.role, "content": m.text()} for m in body.messages]
         if messages[-1]["role"] != "user":
             raise ApiError(400, "messages: the last message must be from the user", param="messages")
-        outs = await run([gen.chat_prompt(messages)], budget, body)
+        prompt = gen.chat_prompt(messages)
+        check_length([prompt], "messages")
+        outs = await run([prompt], budget, body)
         head = envelope("chatcmpl")
         if body.stream:
             chunks = [
@@ -302,7 +343,7 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
             "usage": usage(outs, outs[0].prompt_tokens),
         }
 
-    return app
+    return BodyGuard(app, settings.max_body_bytes)
 
 
 def serve(

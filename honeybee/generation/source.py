@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from honeybee.model.export import META_FILE, read_meta
+from honeybee.model.export import META_FILE, check_export, read_meta
 from honeybee.progressive.stages import find_export
 from honeybee.utils.errors import ConfigError
 from honeybee.utils.paths import CONF_DIR
@@ -87,8 +87,13 @@ def _trained_on(export: Path, run_dir: Path | None, meta: dict[str, Any]) -> Any
     from omegaconf import DictConfig, OmegaConf
 
     if run_dir is not None and (run_dir / "config.yaml").is_file():
-        run_cfg = OmegaConf.load(run_dir / "config.yaml")
+        try:
+            run_cfg = OmegaConf.load(run_dir / "config.yaml")
+        except Exception as e:  # yaml and OmegaConf raise many types; the user needs the file and line 1
+            raise ConfigError(f"{run_dir / 'config.yaml'}: unreadable ({str(e).splitlines()[0]})") from None
         node = run_cfg.get("model") if isinstance(run_cfg, DictConfig) else None
+        if node is not None and not isinstance(node, DictConfig):
+            raise ConfigError(f"{run_dir / 'config.yaml'}: 'model' is not a mapping")
         if node is not None:
             return node
     base = meta.get("base_model") or {}
@@ -139,6 +144,7 @@ def resolve_source(spec: str | None, model_cfg: Any | None, log_dir: str | Path)
         export = folder  # a plain transformers model folder (merged elsewhere)
     if export is None:
         raise ConfigError(f"{folder}: no adapter/ or model/ with {META_FILE} in it (give {FORMS})")
+    check_export(export)
     run_dir = folder if export != folder else (export.parent if (export.parent / "splits").is_dir() else None)
     meta = read_meta(export) if (export / META_FILE).is_file() else {}
     if model_cfg is None:

@@ -2,52 +2,34 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
+from honeybee.data.readers import read_saved_records
 from honeybee.data.records import Record
 from honeybee.data.splits import SPLITS
 from honeybee.generation.cpu_kernels import mode_problem
 from honeybee.utils.errors import ConfigError, DataError
 from honeybee.utils.io import atomic_write_jsonl
+from honeybee.utils.rules import SEED_MAX, Num, number_problems
 
 log = logging.getLogger(__name__)
 
 
 def read_prompt_file(path: str | Path) -> list[Record]:
     """Prompts from a JSONL file: per line a JSON string, ``{"prompt": ...}`` or a record
-    (``{"instruction", "input", ...}``, e.g. a run's ``splits/test.jsonl``).
+    (``{"instruction", "input", ...}``, e.g. a run's ``splits/test.jsonl``); a JSON array of them works too.
 
     Raises:
-        DataError: a missing file, a malformed line, or no prompt at all.
+        DataError: a missing or empty file, a malformed line or a field of the wrong type (file, line, field).
     """
     p = Path(path)
     if not p.is_file():
-        raise DataError(f"prompts file not found: {p}")
-    out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines()):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{p}: line {i + 1}: malformed JSON ({e.msg})") from None
-        if isinstance(obj, str):
-            obj = {"instruction": obj}
-        elif isinstance(obj, dict) and "prompt" in obj and "instruction" not in obj:
-            obj = {**obj, "instruction": obj.pop("prompt")}
-        if not isinstance(obj, dict) or not isinstance(obj.get("instruction"), str):
-            raise DataError(
-                f'{p}: line {i + 1}: expected a string, {{"prompt": ...}} or {{"instruction": ...}}'
-            )
-        out.append(Record.from_dict(obj))
-    if not out:
-        raise DataError(f"{p}: no prompts")
-    return out
+        raise DataError(f"prompts file not found: {p}" + (" (a folder)" if p.is_dir() else ""))
+    return [Record.from_dict(obj) for _, obj in read_saved_records(p, prompts=True)]
 
 
 def read_split(run_dir: Path | None, split: str) -> list[Record]:
@@ -55,7 +37,7 @@ def read_split(run_dir: Path | None, split: str) -> list[Record]:
 
     Raises:
         ConfigError: no run folder or an unknown split name.
-        DataError: the split file is missing or empty.
+        DataError: the split file is missing, empty or has a bad line.
     """
     if split not in SPLITS:
         raise ConfigError(f"split={split!r} is not one of: {', '.join(SPLITS)}")
@@ -64,12 +46,9 @@ def read_split(run_dir: Path | None, split: str) -> list[Record]:
     path = run_dir / "splits" / f"{split}.jsonl"
     if not path.is_file():
         raise DataError(f"split file not found: {path}")
-    recs = [
-        Record.from_dict(json.loads(x)) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()
-    ]
-    if not recs:
+    if not path.read_bytes().strip():
         raise DataError(f"{path}: the {split} split is empty")
-    return recs
+    return [Record.from_dict(obj) for _, obj in read_saved_records(path)]
 
 
 def prompt_records(cfg: DictConfig, run_dir: Path | None) -> list[Record]:
@@ -103,24 +82,62 @@ def sampling_from(cfg: Any) -> Any:
     )
 
 
+SAMPLING_RULES: dict[str, Num] = {
+    "sampling.temperature": Num(0, 100),
+    "sampling.top_p": Num(0, 1, above=True),
+    "sampling.top_k": Num(0, 10**6, integer=True, note="0 = off"),
+    "sampling.seed": Num(0, SEED_MAX, integer=True, nullable=True),
+}
+# Every numeric key of conf/generate.yaml (tests/config/test_config_values.py checks none is missing).
+GENERATE_RULES: dict[str, Num] = {
+    "batch_size": Num(1, 4096, integer=True),
+    "max_new_tokens": Num(1, 10**6, integer=True),
+    "limit": Num(1, integer=True, nullable=True),
+    "print_max": Num(0, 10**6, integer=True),
+    "port": Num(1, 65535, integer=True),
+    **SAMPLING_RULES,
+    "server.max_batch_size": Num(1, 4096, integer=True),
+    "server.batch_wait_ms": Num(0, 60_000),
+    "server.default_max_tokens": Num(1, 10**6, integer=True),
+    "server.max_tokens_limit": Num(1, 10**6, integer=True),
+    "server.max_n": Num(1, 1024, integer=True),
+    "server.max_prompt_tokens": Num(1, 10**7, integer=True),
+    "server.max_body_bytes": Num(1024, 2**30, integer=True),
+    "server.max_queued": Num(1, 10**6, integer=True),
+}
+
+
+def sampling_problems(cfg: DictConfig) -> list[str]:
+    """``do_sample=true`` needs a temperature > 0 (greedy decoding ignores the sampling values)."""
+    s = cfg.sampling
+    if s.get("do_sample") not in (True, False):
+        return [f"sampling.do_sample={s.get('do_sample')!r} must be true or false"]
+    if s.do_sample and s.temperature == 0:
+        return ["sampling.do_sample=true needs sampling.temperature > 0 (or do_sample=false for greedy)"]
+    return []
+
+
 def check_generate_config(cfg: DictConfig) -> None:
     """Raise one ConfigError listing every impossible setting (before any model is loaded)."""
-    p = []
-    if int(cfg.max_new_tokens) < 1:
-        p.append(f"max_new_tokens={cfg.max_new_tokens} must be >= 1")
-    if int(cfg.batch_size) < 1:
-        p.append(f"batch_size={cfg.batch_size} must be >= 1")
+    p = number_problems(cfg, GENERATE_RULES)
     if problem := mode_problem(cfg.cpu_prepack):
         p.append(problem)
-    s = cfg.sampling
-    if s.do_sample and not (float(s.temperature) > 0 and 0 < float(s.top_p) <= 1 and int(s.top_k) >= 0):
-        p.append("sampling needs temperature > 0, 0 < top_p <= 1 and top_k >= 0")
+    if not any(k.startswith("sampling.") for k in p):
+        p += sampling_problems(cfg)
+    server = cfg.server
+    if not p and server.default_max_tokens > server.max_tokens_limit:
+        p.append(
+            f"server.default_max_tokens={server.default_max_tokens} is over "
+            f"server.max_tokens_limit={server.max_tokens_limit}"
+        )
+    for key, want in (("output", "a file"), ("merge_dir", "a folder")):
+        target = OmegaConf.select(cfg, key, throw_on_resolution_failure=False)
+        if target and (Path(str(target)).is_dir() if want == "a file" else Path(str(target)).is_file()):
+            p.append(f"{key}={target} is {'a folder' if want == 'a file' else 'a file'}; give {want}")
     if cfg.merge and cfg.serve:
         p.append("merge=true and serve=true are separate runs; pick one")
     if cfg.merge and not cfg.get("adapter"):
         p.append("merge=true needs adapter=<run folder or adapter folder>")
-    if not 0 < int(cfg.port) < 65536:
-        p.append(f"port={cfg.port} must be in 1..65535")
     if p:
         raise ConfigError("; ".join(p))
 
@@ -179,10 +196,15 @@ def run_generate(cfg: DictConfig) -> None:
     if cfg.serve:
         from honeybee.generation.server import ServerSettings, serve
 
+        srv = cfg.server
         server_settings = ServerSettings(
             str(cfg.served_model_name or source.label),
-            int(cfg.server.default_max_tokens),
-            int(cfg.server.max_tokens_limit),
+            int(srv.default_max_tokens),
+            int(srv.max_tokens_limit),
+            int(srv.max_n),
+            int(srv.max_prompt_tokens),
+            int(srv.max_body_bytes),
+            int(srv.max_queued),
         )
         serve(
             gen,

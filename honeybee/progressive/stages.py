@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from honeybee.model.export import META_FILE, read_meta
+from honeybee.model.export import META_FILE, check_export, read_meta
 from honeybee.utils.errors import ConfigError
 from honeybee.utils.runinfo import file_sha256
 
@@ -63,6 +63,7 @@ def resolve_parent(cfg: Any) -> Path | None:
             )
     else:
         return None
+    check_export(parent)
     check_same_base(parent, cfg.model)
     return parent
 

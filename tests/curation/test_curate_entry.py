@@ -193,7 +193,7 @@ def test_budget_stops_cleanly(fake, tmp_path):
         (["instructor.nonsense=1"], "nonsense"),
         (
             ["verifier.min_mean=abc", "feedback.stage=/nope/stage1"],
-            "verifier.min_mean='abc' must be a number; feedback.stage: /nope/stage1: no such folder",
+            "verifier.min_mean='abc' must be a number in [0, 100]; feedback.stage: /nope/stage1: no such folder",
         ),
     ],
 )

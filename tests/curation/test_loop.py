@@ -58,12 +58,12 @@ def test_sources_without_the_field_and_no_topics(tmp_path):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("verifier.min_mean=150", "verifier.min_mean=150 must be within 0-100"),
+        ("verifier.min_mean=150", "verifier.min_mean=150 must be a number in [0, 100]"),
         ("verifier.min_mean=abc", "verifier.min_mean='abc' must be a number"),
-        ("budget.max_tokens=0", "budget.max_tokens=0 must be > 0"),
-        ("instructor.calls=-1", "instructor.calls=-1 must be >= 0"),
-        ("retry.max_attempts=0", "retry.max_attempts=0 must be >= 1"),
-        ("round=0", "round=0 must be >= 1"),
+        ("budget.max_tokens=0", "budget.max_tokens=0 must be an integer in (0, 1000000000000000] (or null)"),
+        ("instructor.calls=-1", "instructor.calls=-1 must be an integer 0..10000000"),
+        ("retry.max_attempts=0", "retry.max_attempts=0 must be an integer 1..100"),
+        ("round=0", "round=0 must be an integer 1..1000000"),
         ("curate_prompt.verifier.user=Score it", "curate_prompt.verifier.user must contain {instruction}"),
         ("verifier.type=cohere", "verifier.type='cohere' is not a backend"),
         ("sources.file=/nope/abstracts.json", "sources.file: file not found: /nope/abstracts.json"),

@@ -244,17 +244,17 @@ def test_negative_in_a_regression_file_does_not_crash(tmp_path):
         (
             "matbench_expt_gap",
             [GAP, {**GAP, "output": " about two\n"}],
-            r"record 1: output 'about two' does not fit task 'matbench_expt_gap' \(regression\)",
+            r"record 2: output 'about two' does not fit task 'matbench_expt_gap' \(regression\)",
         ),
         (
             "matbench_glass",
             [{**GAP, "output": " Maybe.\n"}],
-            r"record 0: output 'Maybe\.' does not fit task 'matbench_glass' \(classification\)",
+            r"record 1: output 'Maybe\.' does not fit task 'matbench_glass' \(classification\)",
         ),
         (
             "waterStability",
             [{**GAP, "instruction": "Write stability of given name. ->", "output": " stable\n"}],
-            r"record 0: output 'stable' does not fit task 'waterStability' \(mixed\)",
+            r"record 1: output 'stable' does not fit task 'waterStability' \(mixed\)",
         ),
         (
             "ESOL",
@@ -265,12 +265,16 @@ def test_negative_in_a_regression_file_does_not_crash(tmp_path):
                     "output": " very high\n",
                 }
             ],
-            r"record 0: output 'very high' does not fit task 'ESOL' \(mixed\)",
+            r"record 1: output 'very high' does not fit task 'ESOL' \(mixed\)",
         ),
-        ("matbench_expt_gap", [GAP, {"instruction": "Q", "input": "x"}], r"record 1: missing field 'output'"),
-        ("matbench_expt_gap", [{**GAP, "input": 7}], r"record 0: field 'input' must be a string, got int"),
-        ("matbench_expt_gap", [{**GAP, "output": " \n"}], r"record 0: empty output"),
-        ("matbench_expt_gap", [GAP, "text"], r"record 1: expected an object, got str"),
+        ("matbench_expt_gap", [GAP, {"instruction": "Q", "input": "x"}], r"record 2: missing field 'output'"),
+        (
+            "matbench_expt_gap",
+            [{**GAP, "input": 7}],
+            r"record 1: field 'input': expected a string, got a number",
+        ),
+        ("matbench_expt_gap", [{**GAP, "output": " \n"}], r"record 1: field 'output': must not be empty"),
+        ("matbench_expt_gap", [GAP, "text"], r"record 2: expected an object, got a string"),
         ("matbench_expt_gap", '[{"instruction": "Q",', r"malformed JSON at line 1"),
         ("matbench_expt_gap", [], r"no usable records"),
         ("MoosaviCp", [GAP], r"unknown DARWIN task 'MoosaviCp'"),
@@ -299,7 +303,7 @@ def test_skip_policy_counts_bad_records(tmp_path, caplog):
 def test_non_utf8_file(tmp_path):
     p = tmp_path / "pei.json"
     p.write_bytes('[{"instruction": "phase?", "input": "caf\xe9", "output": "fcc"}]'.encode("latin-1"))
-    with pytest.raises(DataError, match=r"pei\.json: not UTF-8"):
+    with pytest.raises(DataError, match=r"pei\.json: line 1: not UTF-8"):
         load_file(p)
 
 

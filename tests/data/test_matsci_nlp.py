@@ -349,32 +349,37 @@ BAD = [
         "glass_non_glass.train_sample.json",
         ["Abstract", "Label"],
         [["text", 1], ["only one"]],
-        r"record 1: expected a list of 2 values",
+        r"record 2: expected a list of 2 values",
     ),
     (
         "glass_non_glass.train_sample.json",
         ["Abstract", "Label"],
         [["text", 2]],
-        r"record 0: Label must be 0 or 1",
+        r"record 1: field 'Label': expected 0 or 1, got 2",
     ),
-    ("sofc_sent.test_sample.json", ["sents", "sent_labels"], [["   ", 0]], r"record 0: empty sents"),
+    (
+        "sofc_sent.test_sample.json",
+        ["sents", "sent_labels"],
+        [["   ", 0]],
+        r"record 1: field 'sents': must not be empty",
+    ),
     (
         "sofc_sent.test_sample.json",
         ["sents", "sent_labels"],
         [["text", True]],
-        r"record 0: sent_labels must be 0 or 1",
+        r"record 1: field 'sent_labels': expected 0 or 1, got true",
     ),
     (
         "sofc_token.train_sample.json",
         ["tokens", "token_labels", "slot_labels"],
         [[["Ni"], ["B-METAL"], ["O"]]],
-        r"record 0: unknown entity tag 'B-METAL'",
+        r"record 1: unknown entity tag 'B-METAL'",
     ),
     (
         "sofc_token.train_sample.json",
         ["tokens", "token_labels", "slot_labels"],
         [[["Ni"], ["O", "O"], ["O"]]],
-        r"record 0: tokens, token_labels and slot_labels differ in length",
+        r"record 1: tokens, token_labels and slot_labels differ in length",
     ),
 ]
 
@@ -391,7 +396,7 @@ def test_bad_table_rows(tmp_path, name, columns, rows, match):
     [
         (
             {**DOC, "t_span_dict": {**DOC["t_span_dict"], "T3": [9]}},
-            r"t_span_dict\['T3'\] must be \[start, end\]",
+            r"field 't_span_dict\.T3': expected at least 2 item\(s\), got 1",
         ),
         ({**DOC, "t_type_dict": {**DOC["t_type_dict"], "T3": "Alloy"}}, r"unknown entity type 'Alloy'"),
         ({**DOC, "r_args_dict": {"R1": ["E9", "T3"]}}, r"unknown span id 'E9'"),
@@ -402,14 +407,14 @@ def test_bad_table_rows(tmp_path, name, columns, rows, match):
 def test_bad_comics_documents(tmp_path, doc, match):
     p = tmp_path / "sc_comics.test_sample.json"
     p.write_text(json.dumps(_comics([DOC, doc])), encoding="utf-8")
-    with pytest.raises(DataError, match=rf"sc_comics\.test_sample\.json: record 1: {match}"):
+    with pytest.raises(DataError, match=rf"sc_comics\.test_sample\.json: record 2: {match}"):
         load_matsci_nlp(p)
 
 
 def test_comics_without_label_sets(tmp_path):
     p = tmp_path / "synthesis_procedures.json"
     p.write_text(json.dumps(_comics([DOC], e_role_set=[])), encoding="utf-8")
-    with pytest.raises(DataError, match="'e_role_set' must be a non-empty list"):
+    with pytest.raises(DataError, match="field 'e_role_set': expected at least 1 item"):
         load_matsci_nlp(p)
 
 
@@ -439,7 +444,7 @@ def test_bad_lists_and_skip_policy(tmp_path, caplog):
         "annotations": [{"token": "heated", "tag": "Baking"}],
     }
     q.write_text(json.dumps([sentence]), encoding="utf-8")
-    with pytest.raises(DataError, match=r"record 0: unknown synthesis action 'Baking'"):
+    with pytest.raises(DataError, match=r"record 1: unknown synthesis action 'Baking'"):
         load_matsci_nlp(q)
 
 

@@ -202,7 +202,7 @@ def test_bad_top_level_options(top, match):
 
 def test_component_data_errors_name_the_component(tmp_path):
     cfg = _data({"matsci_instruct": {"path": str(tmp_path / "missing.json"), "weight": 1}})
-    match = r"^data\.components\.matsci_instruct: data file not found: .*missing\.json"
+    match = r"^data\.components\.matsci_instruct: data\.path=.*missing\.json: no such file"
     with pytest.raises(DataError, match=match):
         load_records(cfg)
 

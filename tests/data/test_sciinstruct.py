@@ -97,9 +97,12 @@ GOOD = json.dumps(PHYSICS).encode()
 BAD_LINES = [
     (b"{not json", r"line 2: malformed JSON"),
     (json.dumps({"content": "Q", "subject": "math"}).encode(), r"line 2: missing field 'summary'"),
-    (json.dumps({**MATH, "subject": 3}).encode(), r"line 2: field 'subject' must be a string, got int"),
-    (json.dumps({**MATH, "summary": "   "}).encode(), r"line 2: empty summary"),
-    (json.dumps(["content", "summary"]).encode(), r"line 2: expected an object, got list"),
+    (
+        json.dumps({**MATH, "subject": 3}).encode(),
+        r"line 2: field 'subject': expected a string, got a number",
+    ),
+    (json.dumps({**MATH, "summary": "   "}).encode(), r"line 2: field 'summary': must not be empty"),
+    (json.dumps(["content", "summary"]).encode(), r"line 2: expected an object, got a list"),
     ('{"content": "caf\xe9", "summary": "A", "subject": "math"}'.encode("latin-1"), r"line 2: not UTF-8"),
 ]
 

@@ -36,10 +36,10 @@ def test_json_and_jsonl_load(tmp_path):
         ('[{"instruction": "Q", "output": "A"},', r"bad\.json: malformed JSON at line 1"),
         (
             [{"instruction": "Q", "output": "A"}, {"instruction": "Q"}],
-            r"bad\.json: record 1: missing field 'output'",
+            r"bad\.json: record 2: missing field 'output'",
         ),
-        ([{"instruction": "Q", "output": 3}], r"record 0: field 'output' must be a string"),
-        ([{"instruction": "  ", "output": "A"}], r"record 0: empty instruction"),
+        ([{"instruction": "Q", "output": 3}], r"record 1: field 'output': expected a string, got a number"),
+        ([{"instruction": "  ", "output": "A"}], r"record 1: field 'instruction': must not be empty"),
         ([], r"bad\.json: no usable records"),
         ("", r"bad\.json: file is empty"),
     ],

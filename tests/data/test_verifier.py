@@ -57,7 +57,7 @@ def test_filter_counts_and_keeps_unscored(tmp_path, caplog):
 def test_incomplete_scores_and_all_dropped(tmp_path):
     p = tmp_path / "partial.json"
     p.write_text(json.dumps([{"instruction": "Q", "output": "A", "accuracy": 99}]))
-    with pytest.raises(DataError, match=r"record 0: verifier scores incomplete, missing \['completeness'"):
+    with pytest.raises(DataError, match=r"record 1: verifier scores incomplete, missing \['completeness'"):
         load_records(_cfg(p))
     q = tmp_path / "bad.json"
     q.write_text(json.dumps([_scored(0, 10)]))
