@@ -68,6 +68,25 @@ def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     return str(last)
 
 
+def resumed_precision(cfg: DictConfig, ckpt_path: str | None) -> tuple[str, dict[str, Any]] | None:
+    """The precision the run being resumed trained in, when ``trainer.precision=auto``.
+
+    ``auto`` is decided by a short timing probe, which can tip the other way on a busy machine; a resumed run
+    that switched between bf16 and fp32 halfway would no longer match the uninterrupted run, so it keeps the
+    precision recorded in the original run's ``config.yaml`` (beside ``checkpoints/``).
+    """
+    if ckpt_path is None or str(cfg.trainer.precision) != "auto":
+        return None
+    saved = Path(ckpt_path).resolve().parent.parent / "config.yaml"
+    if not saved.is_file():
+        return None
+    precision = OmegaConf.select(OmegaConf.load(saved), "trainer.precision")
+    if precision is None or str(precision) == "auto":
+        return None
+    log.info("trainer.precision=auto -> %s, as in the run being resumed (%s)", precision, saved)
+    return str(precision), {"requested": "auto", "reason": f"kept from the resumed run ({saved})"}
+
+
 def check_not_finished(cfg: DictConfig, ckpt_path: str | None) -> None:
     """Refuse to silently overwrite a finished stage folder."""
     out = Path(cfg.paths.output_dir)
@@ -172,13 +191,13 @@ def train(cfg: DictConfig) -> float:
     sweep_info = apply_sweep_naming(cfg)
     from honeybee.training.precision import resolve_precision
 
-    precision, precision_info = resolve_precision(
+    ckpt_path = resolve_ckpt_path(cfg)
+    precision, precision_info = resumed_precision(cfg, ckpt_path) or resolve_precision(
         cfg.trainer.precision, cfg.trainer.get("accelerator", "auto")
     )
     with open_dict(cfg):
         cfg.trainer.precision = precision
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    ckpt_path = resolve_ckpt_path(cfg)
     check_not_finished(cfg, ckpt_path)
     splits = load_stage_records(cfg)
     parent = resolve_parent(cfg)
