@@ -10,42 +10,17 @@ bf16 and a bf16 matmul runs ~30x *slower* than fp32. The CPU capability string a
 from __future__ import annotations
 
 import logging
-import time
 from typing import Any
 
 import torch
+
+from honeybee.utils.cpuinfo import matmul_gflops
 
 log = logging.getLogger(__name__)
 
 # bf16 must beat fp32 by this factor to be chosen: it also costs a little accuracy (rounding of activations),
 # and the probe is short, so a near-tie should keep fp32.
 BF16_MIN_SPEEDUP = 1.3
-
-
-def matmul_gflops(dtype: torch.dtype, n: int = 512, seconds: float = 0.3, device: str = "cpu") -> float:
-    """Measured GFLOP/s of an ``n x n @ n x n`` matmul in ``dtype`` (best of repeated timings).
-
-    Args:
-        dtype: Operand dtype.
-        n: Matrix size (512 is large enough to reach the kernel's steady rate on a CPU core or two).
-        seconds: Rough time budget for the timed repetitions.
-        device: ``cpu`` or ``cuda``.
-    """
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    a @ b  # warm-up: kernel selection, page faults
-    sync()
-    best = float("inf")
-    deadline = time.perf_counter() + seconds
-    reps = 0
-    while reps < 3 or (time.perf_counter() < deadline and reps < 50):
-        t = time.perf_counter()
-        a @ b
-        sync()
-        best = min(best, time.perf_counter() - t)
-        reps += 1
-    return 2 * n**3 / best / 1e9
 
 
 def cpu_bf16_probe(n: int = 256) -> dict[str, float]:
