@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("generation",),  # engine, generator, server
     ("evaluation",),  # tasks, metrics, judge, held-out check
     ("training", "curation", "config"),  # the train task and its config checks; the curation loop
-    ("cli", "__main__"),  # the entry points: the top
+    ("cli", "__main__"),  # the entry points
+    ("study",),  # studies: grids of train + evaluate runs and their report, driven through the cli: the top
 ]
 # honeybee/__init__.py runs before any submodule, so it may only import the bottom layer.
 ROOT_LAYER = 0
