@@ -15,6 +15,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from honeybee.curation.batching import PromptBatcher
 from honeybee.utils.errors import ConfigError, HoneybeeError
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,9 @@ class Backend:
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int | None
     ) -> Reply:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Release what the backend holds (threads); the round calls it when done."""
 
 
 class _SdkBackend(Backend):
@@ -236,8 +240,11 @@ class AnthropicBackend(_SdkBackend):
 class LocalBackend(Backend):
     """A honeybee model in this process (base model or any stage's adapter), loaded on first use.
 
-    One lock serialises calls: the engine batches inside a call, not across threads; to batch concurrent
-    requests across roles, serve the model with ``generate.py serve=true`` and use the openai backend.
+    With ``batch_size`` > 1 the role's concurrent calls (``concurrency`` of them) are gathered by a
+    :class:`~honeybee.curation.batching.PromptBatcher` into engine batches of up to ``batch_size`` prompts;
+    greedy answers are those of one-at-a-time generation. ``batch_size: 1`` generates each call alone. One lock,
+    shared by every local backend, keeps two roles' models from generating at the same time (they would only
+    contend for the same cores).
     """
 
     type = "local"
@@ -247,43 +254,69 @@ class LocalBackend(Backend):
         if not cfg.get("model"):
             cfg = {**dict(cfg), "model": str(cfg.get("adapter") or cfg.get("base_model") or "")}
         super().__init__(cfg, role)
+        self.batch_size = max(1, int(cfg.get("batch_size") or 1))
+        self.batch_wait_s = float(cfg.get("batch_wait_s") or 0.0)
         self._generator: Any = None  # a Generator, loaded on first use
+        self._load_lock = threading.Lock()  # concurrent first calls load the model once
+        self._batcher: PromptBatcher | None = None
+        if self.batch_size > 1:
+            self._batcher = PromptBatcher(
+                self._run_batch, self.batch_size, self.batch_wait_s, f"hb-{role}-batch"
+            )
 
     def _load(self) -> Any:
-        if self._generator is None:
-            from omegaconf import OmegaConf
+        with self._load_lock:
+            if self._generator is None:
+                from omegaconf import OmegaConf
 
-            from honeybee.generation.generator import Generator
-            from honeybee.generation.source import MODEL_CONF_DIR, resolve_source
+                from honeybee.generation.generator import Generator
+                from honeybee.generation.source import MODEL_CONF_DIR, resolve_source
 
-            base = self.cfg.get("base_model")
-            model_cfg = None
-            if base:
-                p = MODEL_CONF_DIR / f"{base}.yaml"
-                if not p.is_file():
-                    raise ConfigError(f"{self.role}.base_model={base}: no conf/model/{base}.yaml")
-                model_cfg = OmegaConf.load(p)
-            source = resolve_source(self.cfg.get("adapter"), model_cfg, self.cfg.get("log_dir") or "outputs")
-            self._generator = Generator.load(
-                source, self.cfg.get("prompt_style"), str(self.cfg.get("device", "cpu"))
-            )
+                base = self.cfg.get("base_model")
+                model_cfg = None
+                if base:
+                    p = MODEL_CONF_DIR / f"{base}.yaml"
+                    if not p.is_file():
+                        raise ConfigError(f"{self.role}.base_model={base}: no conf/model/{base}.yaml")
+                    model_cfg = OmegaConf.load(p)
+                source = resolve_source(
+                    self.cfg.get("adapter"), model_cfg, self.cfg.get("log_dir") or "outputs"
+                )
+                self._generator = Generator.load(
+                    source, self.cfg.get("prompt_style"), str(self.cfg.get("device", "cpu"))
+                )
         return self._generator
 
     def check(self) -> None:
         self._load()
 
+    def _run_batch(self, requests: list[Any], sampling: Any) -> list[Any]:
+        gen = self._load()
+        with self._lock:
+            return list(gen.complete(requests, sampling, batch_size=max(self.batch_size, len(requests))))
+
     def complete(
         self, messages: list[dict[str, str]], max_tokens: int, temperature: float, seed: int | None
     ) -> Reply:
-        from honeybee.generation.engine import Sampling
+        from honeybee.generation.engine import Request, Sampling
 
         gen = self._load()
-        sampling = Sampling(do_sample=temperature > 0, temperature=temperature or 1.0, seed=seed)
-        with self._lock:
-            c = gen.answer([gen.chat_prompt(messages)], max_tokens, sampling)[0]
+        hot = (
+            temperature > 0
+        )  # a greedy call's seed means nothing; dropping it lets greedy calls share batches
+        sampling = Sampling(do_sample=hot, temperature=temperature or 1.0, seed=seed if hot else None)
+        request = Request(gen.chat_prompt(messages), max_tokens, gen.stops)
+        if self._batcher is not None:
+            c = self._batcher.complete(request, sampling)
+        else:
+            c = self._run_batch([request], sampling)[0]
         return Reply(
             c.text, getattr(c, "prompt_tokens", None), getattr(c, "completion_tokens", None), c.finish_reason
         )
+
+    def close(self) -> None:
+        if self._batcher is not None:
+            self._batcher.close()
 
 
 def make_backend(cfg: Any, role: str) -> Backend:

@@ -34,6 +34,8 @@ _ROLE_RULES = {
     "max_tokens": Num(1, 10**6, integer=True),
     "max_repairs": Num(0, 100, integer=True),
     "timeout_s": Num(0, 86400, above=True, nullable=True, required=False),
+    "batch_size": Num(1, 1024, integer=True, required=False),  # local backend only
+    "batch_wait_s": Num(0, 60, required=False),  # local backend only
     "price.input_per_mtok": Num(0, 10**6, required=False),
     "price.output_per_mtok": Num(0, 10**6, required=False),
 }

@@ -63,6 +63,16 @@ def run_curate(cfg: Any) -> dict[str, Any]:
     Raises:
         ConfigError, DataError, BackendError: before anything is written.
     """
+    opened: list[LLMClient] = []
+    try:
+        return _run_round(cfg, opened)
+    finally:  # the local backend's batching thread and model go with the round
+        for c in opened:
+            c.backend.close()
+
+
+def _run_round(cfg: Any, opened: list[LLMClient]) -> dict[str, Any]:
+    """``run_curate``'s work; every client it makes goes into ``opened`` for closing."""
     problems = validate(cfg)
     if problems:
         raise ConfigError("; ".join(problems))
@@ -81,6 +91,7 @@ def run_curate(cfg: Any) -> dict[str, Any]:
     )
     needed = ["instructor", "verifier"] + (["evaluator"] if cfg.feedback.get("stage") else [])
     clients = {role: make_client(cfg, role, cache, budget, retry) for role in needed}
+    opened.extend(clients.values())
     for name in ("httpx", "httpx2"):  # the SDKs' HTTP clients log one INFO line per request
         logging.getLogger(name).setLevel(logging.WARNING)
     if cfg.check_endpoints:

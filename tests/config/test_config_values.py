@@ -94,6 +94,7 @@ ALLOWED: dict[str, tuple[set[str], str]] = {
     "eval_task.*.max_retries": ({"zero"}, "no retries"),
     "eval_task.*.temperature": ({"zero"}, "greedy judge"),
     **{f"{role}.concurrency": ({"null"}, "null: one call at a time") for role in ROLES},
+    **{f"{role}.batch_wait_s": ({"zero"}, "no wait: batch whatever is queued") for role in ROLES},
     **{f"{role}.timeout_s": ({"null"}, "null: the SDK's default") for role in ROLES},
     **{f"{role}.max_repairs": ({"zero"}, "no repair requests") for role in ROLES},
     **{f"{role}.price.*": ({"zero"}, "free") for role in ROLES},
