@@ -42,6 +42,7 @@ bench: install  ## the benchmarks in experiments/bench (each prints its side-by-
 	$(BIN)/python experiments/bench/data_pipeline.py
 	$(BIN)/python experiments/bench/generation.py
 	$(BIN)/python experiments/bench/scaling.py
+	$(BIN)/python experiments/bench/curation_local.py --threads 1
 
 clean:
 	rm -rf $(VENV) outputs .pytest_cache
