@@ -24,6 +24,8 @@ def _colors(names: list[str]) -> dict[str, Any]:
 def metric_by_stage(s: dict[str, Any], path: Path) -> Path:
     """One panel per task: mean ± std vs stage per variant (and swept setting); the base model at stage 0."""
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     tasks = s["tasks"]
     cols = min(3, max(1, len(tasks)))
     nrows = max(1, math.ceil(len(tasks) / cols))
@@ -52,6 +54,7 @@ def metric_by_stage(s: dict[str, Any], path: Path) -> Path:
                 ax.errorbar(x, y, yerr=e, marker="o", capsize=3, color=colors[name], label=name)
         ax.set_title(f"{key} ({'↑' if t['higher_is_better'] else '↓'})", fontsize=9)
         ax.set_xlabel("stage", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
     for ax in list(axes.flat)[len(tasks) :]:
         ax.axis("off")
@@ -68,8 +71,7 @@ def metric_by_stage(s: dict[str, Any], path: Path) -> Path:
 def loss_curves(s: dict[str, Any], path: Path) -> Path:
     """Train (solid) and validation (dashed) loss of every run, colored by row."""
     plt = _plt()
-    rows = [r["row"] for r in s["rows"] if not r["is_base"]]
-    colors = _colors(rows)
+    colors = _colors([r["row"] for r in s["rows"]])  # the same colors as cost.png
     fig, ax = plt.subplots(figsize=(8, 4.5))
     seen: set[str] = set()
     for cell in s["cells"].values():
