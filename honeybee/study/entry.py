@@ -1,0 +1,90 @@
+"""``python study.py study=<name> [key=value ...]``: check the study, then run it (or one cell of it) under Hydra.
+
+Bad study configs (an unknown task, a stage gap, an empty grid, a swept key or stage override that does not
+compose into a train config) stop before Hydra starts, with one ``honeybee: error:`` line naming each key and
+exit code 2. ``-m`` runs the study through the ``study`` sweeper (``hydra_plugins/honeybee_study``): cells go
+to ``hydra/launcher`` (basic, slurm, slurm_local) in waves that respect stage order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from typing import Any
+
+from honeybee.cli import check_overrides, fail, run_task
+from honeybee.study.plan import Cell, estimate, validate
+from honeybee.utils.overrides import quote_numeric_groups
+from honeybee.utils.paths import CONF_DIR
+
+log = logging.getLogger("honeybee")
+
+
+def check_train(overrides: list[str]) -> str | None:
+    """The one-line problem composing train.py's config with ``overrides`` (None when it composes)."""
+    return check_overrides(quote_numeric_groups(overrides), "train")[0]
+
+
+def precheck(argv: list[str]) -> None:
+    """Validate the study named on the command line (every problem at once); exit 2 with one line if bad."""
+    if any(a.startswith("--") and a != "--multirun" for a in argv):
+        return  # --help, --cfg job, ...: Hydra's own
+    plain = [a for a in argv if a not in ("-m", "--multirun")]
+    problem, cfg = check_overrides(plain, "study")
+    if problem:
+        fail(problem)
+    problems = validate(cfg.study, check_train)
+    if problems and os.environ.get("HYDRA_FULL_ERROR") != "1":
+        fail("; ".join(problems))
+
+
+def print_dry_run(study: Any, cells: list[Cell]) -> dict[str, Any]:
+    """Print the planned cells and their estimated GPU hours; returns the estimate."""
+    est = estimate(study, cells)
+    print(f"study {study.name}{study.get('tag') or ''}: {len(cells)} cells (dry run: nothing is run)")
+    print(f"{'cell':<40} {'kind':<9} {'stage':>5} {'seed':>5} {'steps':>7} {'after':<30} {'GPU h':>8}")
+    for c in cells:
+        e = est["cells"][c.id]
+        h = e["train_gpu_h"] + e["eval_gpu_h"]
+        steps = "-" if e["steps"] is None else str(e["steps"])
+        seed = "-" if c.seed is None else str(c.seed)
+        print(f"{c.id:<40} {c.kind:<9} {c.stage:>5} {seed:>5} {steps:>7} {c.depends_on or '-':<30} {h:>8.2f}")
+    print(
+        f"estimated GPU hours: train {est['train_gpu_hours']:.1f} + eval {est['eval_gpu_hours']:.1f} = "
+        f"{est['total_gpu_hours']:.1f} ({est['gpus']} GPU(s) per run; {est['wall_hours']:.1f} h one run at a time)"
+    )
+    return est
+
+
+def run_study(cfg: Any) -> float:
+    """The study task: dry run, one cell (``study.cell``, a multirun job) or every unfinished cell + report."""
+    from honeybee.study.plan import check
+    from honeybee.study.runner import prepare, run_cells, write_study_report
+
+    if cfg.study.dry_run:
+        print_dry_run(cfg.study, check(cfg.study))
+        return 0.0
+    root, cells = prepare(cfg)
+    ran = run_cells(root, cfg, cells, cfg.study.get("cell"))
+    log.info("study %s: %d cell(s) run now, %d in all: %s", root.name, len(ran), len(cells), root)
+    if cfg.study.get("cell") is None and cfg.study.get("report", True):
+        write_study_report(root)
+    return 0.0
+
+
+def _study(cfg: Any) -> Any:
+    return run_task(run_study, cfg)
+
+
+def main() -> None:
+    """``python study.py`` / ``python -m honeybee.study.entry``."""
+    import hydra
+
+    sys.argv[1:] = quote_numeric_groups(sys.argv[1:])
+    precheck(sys.argv[1:])
+    hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="study")(_study)()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""honeybee's Hydra plugins: the ``study`` sweeper (``hydra/sweeper=study``)."""
