@@ -35,6 +35,12 @@ def arrow(task: dict[str, Any]) -> str:
     return "↑" if task["higher_is_better"] else "↓"
 
 
+def row_name(row: dict[str, Any]) -> str:
+    """The row's label, with its swept setting when the label does not already say it."""
+    name = str(row.get("label") or row["row"])
+    return f"{name} [{row['setting']}]" if row.get("setting") and row["setting"] not in name else name
+
+
 def cell_text(row: dict[str, Any], key: str) -> tuple[str, bool, str]:
     """``(value text, bold, markers)`` of one table cell: 'mean ± std', '(n=k)' when fewer than planned."""
     m = row["metrics"][key]
@@ -55,7 +61,7 @@ def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     cols = ["row"] + [f"{t['key']} {arrow(t)}" for t in summary["tasks"]]
     data = []
     for r in summary["rows"]:
-        line = [r.get("label") or r["row"]]
+        line = [row_name(r)]
         for t in summary["tasks"]:
             text, _, marks = cell_text(r, t["key"])
             line.append(text + marks)
@@ -93,9 +99,10 @@ def _pvo_lines(s: dict[str, Any]) -> list[str]:
 def _cost_rows(s: dict[str, Any]) -> list[list[str]]:
     return [
         [
-            r.get("label") or r["row"],
+            row_name(r),
             str(len(r["cells"])),
             fmt(r["cost"]["wall_s"]["mean"]),
+            fmt(r["cost"]["train_wall_s"]["mean"]),
             fmt(r["cost"]["eval_wall_s"]["mean"]),
             fmt(r["cost"]["train_tokens"]["mean"]),
             fmt(r["cost"]["train_steps"]["mean"]),
@@ -108,6 +115,7 @@ COST_COLS = [
     "row",
     "cells",
     "wall s (mean)",
+    "train wall s (mean)",
     "eval wall s (mean)",
     "train tokens (mean)",
     "train steps (mean)",
@@ -136,7 +144,7 @@ def markdown(s: dict[str, Any], plots: list[str]) -> str:
     cols = ["row"] + [f"{t['key']} {arrow(t)}" for t in s["tasks"]]
     rows = []
     for r in s["rows"]:
-        line = [r.get("label") or r["row"]]
+        line = [row_name(r)]
         for t in s["tasks"]:
             text, bold, marks = cell_text(r, t["key"])
             line.append((f"**{text}**" if bold else text) + marks)
@@ -176,7 +184,7 @@ def html_page(s: dict[str, Any], plots: list[str]) -> str:
     cols = ["row"] + [f"{t['key']} {arrow(t)}" for t in s["tasks"]]
     rows = []
     for r in s["rows"]:
-        line = [(r.get("label") or r["row"], False)]
+        line = [(row_name(r), False)]
         for t in s["tasks"]:
             text, bold, marks = cell_text(r, t["key"])
             line.append((text + marks, bold))

@@ -17,7 +17,7 @@ from honeybee.utils.errors import DataError
 
 log = logging.getLogger(__name__)
 
-COST_KEYS = ("wall_s", "train_tokens", "train_steps", "eval_wall_s")
+COST_KEYS = ("wall_s", "train_wall_s", "eval_wall_s", "train_tokens", "train_steps")
 
 
 def _read_json(path: Path) -> Any:

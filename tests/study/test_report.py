@@ -122,8 +122,6 @@ def test_missing_cells_are_counted_and_shown(study):
 
 def test_missing_metric_shows_a_dash(tmp_path):
     d = write_study(tmp_path)
-    p = d / "cells" / cell_id("one-shot", 1) / "result.json"
-    r = json.loads(p.read_text())
     for seed in (1, 2):
         q = d / "cells" / cell_id("one-shot", seed) / "result.json"
         r = json.loads(q.read_text())
@@ -283,3 +281,57 @@ def test_cli_renders_and_refuses_bad_input(tmp_path):
     )
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "result.json" in bad.stderr
     assert not (d / "report.md").exists()
+
+
+def test_swept_rows_are_named_and_compared_per_setting(tmp_path):
+    task = {"key": "t/acc", "task": "t", "metric": "acc", "higher_is_better": True}
+    rows = [{"row": "base", "label": "base model", "variant": "base", "stage": 0, "swept": {}}]
+    values = {
+        "8": {"progressive": [0.6, 0.64], "one-shot": [0.5, 0.52]},
+        "16": {"progressive": [0.69, 0.71], "one-shot": [0.7, 0.74]},
+    }
+    cells = {"base": ("base", "base", 0, 0, {}, 0.4)}
+    for r, by_variant in values.items():
+        for variant, vals in by_variant.items():
+            row = f"{'progressive/stage1' if variant == 'progressive' else 'one-shot'} lora.r={r}"
+            label = "progressive, stage 1" if variant == "progressive" else "one-shot"
+            rows.append(
+                {"row": row, "label": label, "variant": variant, "stage": 1, "swept": {"lora.r": int(r)}}
+            )
+            for seed, v in zip((1, 2), vals):
+                cells[f"{variant}-r{r}-s{seed}"] = (row, variant, 1, seed, {"lora.r": int(r)}, v)
+    study = {
+        "name": "sw",
+        "tag": "",
+        "seeds": [1, 2],
+        "swept": {"lora.r": [8, 16]},
+        "rows": rows,
+        "tasks": [task],
+    }
+    (tmp_path / "study.json").write_text(json.dumps({**study, "cells": list(cells)}))
+    for cid, (row, variant, stage, seed, swept, v) in cells.items():
+        (tmp_path / "cells" / cid).mkdir(parents=True)
+        body = {"cell": cid, "row": row, "variant": variant, "stage": stage, "seed": seed, "swept": swept}
+        (tmp_path / "cells" / cid / "result.json").write_text(
+            json.dumps({**body, "status": "done", "metrics": {"t/acc": v}})
+        )
+    s = write_report(tmp_path)
+    table = results_table((tmp_path / "report.md").read_text())
+    assert list(table) == [
+        "base model",
+        "progressive, stage 1 [lora.r=8]",
+        "one-shot [lora.r=8]",
+        "progressive, stage 1 [lora.r=16]",
+        "one-shot [lora.r=16]",
+    ]
+    pvo = {c["setting"]: c for c in s["progressive_vs_one_shot"]}
+    assert set(pvo) == {"lora.r=8", "lora.r=16"}
+    assert pvo["lora.r=8"]["diff"] == pytest.approx(0.62 - 0.51)
+    assert pvo["lora.r=8"]["p"] == pytest.approx(
+        sps.ttest_ind([0.6, 0.64], [0.5, 0.52], equal_var=False).pvalue
+    )
+    assert pvo["lora.r=16"]["p"] == pytest.approx(
+        sps.ttest_ind([0.69, 0.71], [0.7, 0.74], equal_var=False).pvalue
+    )
+    assert table["one-shot [lora.r=16]"]["t/acc ↑"] == "**0.72 ± 0.02828**†"  # best; 0.7, 0.74 vs 0.4
+    assert s["cells_finished"] == s["cells_total"] == 9
