@@ -84,7 +84,9 @@ def loss_curves(s: dict[str, Any], path: Path) -> Path:
             x, y = zip(*pts)
             label = cell["row"] if cell["row"] not in seen else None
             seen.add(cell["row"])
-            ax.plot(x, y, ls=ls, lw=1, color=colors.get(cell["row"], "black"), label=label)
+            # validation runs often have one or two points: markers keep them visible
+            mk = "o" if kind == "val_loss" else None
+            ax.plot(x, y, ls=ls, lw=1, ms=3, marker=mk, color=colors.get(cell["row"], "black"), label=label)
     ax.set_xlabel("step")
     ax.set_ylabel("loss")
     ax.set_title("loss per run (solid: train, dashed: validation)")
