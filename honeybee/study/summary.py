@@ -67,7 +67,9 @@ def load_results(study_dir: Path, cell_ids: list[str]) -> dict[str, dict[str, An
         r = _read_json(path)
         _need(isinstance(r, dict), path, "expected a JSON object")
         _need(isinstance(r.get("row"), str), path, "'row' must be a string")
-        _need(isinstance(r.get("metrics"), dict), path, "'metrics' must be an object")
+        # a cell that did not finish (status other than done) is counted as missing; its metrics may be absent
+        if r.get("status", "done") == "done":
+            _need(isinstance(r.get("metrics"), dict), path, "'metrics' must be an object")
         for key in ("cost", "curves", "per_record", "swept"):
             _need(isinstance(r.get(key, {}), dict), path, f"'{key}' must be an object")
         out[cid] = {**r, "cell": str(r.get("cell") or cid)}

@@ -110,7 +110,7 @@ def write_study(root: Path, name: str = "synthetic", tag: str = "t1") -> Path:
             "seed": seed,
             "swept": {},
             "status": "failed" if metrics == "failed" else "done",
-            "metrics": {} if metrics == "failed" else metrics,
+            "metrics": None if metrics == "failed" else metrics,  # a failed cell may have no metrics
             "cost": {
                 "wall_s": 10.0 * (meta["stage"] + 1) + seed,
                 "train_tokens": 1000 * meta["stage"] + seed,
@@ -140,7 +140,9 @@ def finished_values(root: Path, row: str, key: str) -> list[float]:
     out = []
     for p in sorted((root / "cells").glob("*/result.json")):
         r = json.loads(p.read_text())
+        if r["row"] != row or r["status"] != "done":
+            continue
         v = r["metrics"].get(key)
-        if r["row"] == row and r["status"] == "done" and v is not None and math.isfinite(v):
+        if v is not None and math.isfinite(v):
             out.append(float(v))
     return out
