@@ -26,12 +26,25 @@ def check_train(overrides: list[str]) -> str | None:
     return check_overrides(quote_numeric_groups(overrides), "train")[0]
 
 
+def compose_study(argv: list[str]) -> tuple[str | None, Any]:
+    """``(problem, config)`` of ``conf/study.yaml`` with the command line's overrides (deletions included)."""
+    plain = [a for a in argv if a not in ("-m", "--multirun")]
+    problem, _ = check_overrides(plain, "study")  # group options and keys, with honeybee's one-line messages
+    if problem:
+        return problem, None
+    from hydra import compose, initialize_config_dir
+
+    # check_overrides composes only key=value overrides; `~study.stages.2` (a deletion) must count too.
+    kept = [a for a in plain if not a.startswith("-") and not a.lstrip("+~").startswith("hydra")]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return None, compose("study", overrides=kept)
+
+
 def precheck(argv: list[str]) -> None:
     """Validate the study named on the command line (every problem at once); exit 2 with one line if bad."""
     if any(a.startswith("--") and a != "--multirun" for a in argv):
         return  # --help, --cfg job, ...: Hydra's own
-    plain = [a for a in argv if a not in ("-m", "--multirun")]
-    problem, cfg = check_overrides(plain, "study")
+    problem, cfg = compose_study(argv)
     if problem:
         fail(problem)
     problems = validate(cfg.study, check_train)
