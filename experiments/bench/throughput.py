@@ -18,6 +18,10 @@ both alike; the headline is the median of per-round paired time ratios. Timed: t
 batch to last optimizer step; for honeybee this includes Lightning, the data loader and any compile time),
 not model loading or validation. Each round also measures the machine's fp32 and bf16 matmul GFLOP/s.
 
+Hardware class: the output starts (and the table is headed) with the CPU model, its class and bf16/AMX flags
+(``honeybee.utils.cpuinfo``) and its fp32/bf16 matmul GFLOP/s, and ends with PASS/MISS against the class's
+target (``TARGET_SPEEDUP``: native bf16 >= 2.5x, AVX2-only >= 1.6x, validation loss within 2 %).
+
 Floor: the model FLOPs the useful work needs (per real token: 2N forward + 2N backward input-grads through the
 frozen weights, N = backbone linear weights; the LM head 2HV + 2HV only at positions whose label carries loss;
 causal attention within each record), divided by the measured fp32 matmul rate. A side's fraction of the
