@@ -31,7 +31,9 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "HYDRA_FUL
 
 
 def study(args: list[str], log_dir: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "study.py", "study=smoke_tiny", f"paths.log_dir={log_dir}", *args]
+    flags = [a for a in args if a == "-m"]  # Hydra's flags go before the overrides
+    cmd = [sys.executable, "study.py", *flags, "study=smoke_tiny", f"paths.log_dir={log_dir}"]
+    cmd += [a for a in args if a != "-m"]
     p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return p
