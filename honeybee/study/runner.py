@@ -256,6 +256,31 @@ def flatten_metrics(results: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def per_record(eval_dir: Path) -> dict[str, list[int]]:
+    """0/1 correctness per evaluated record, in record order (the same records for every cell), for each metric
+    that is the mean of it: DARWIN's ``classification.accuracy`` and ``<property>.accuracy``, a MatSci-NLP
+    label task's ``<task>.micro_f1`` (one label per record: micro-F1 = accuracy) and SciInstruct's accuracy.
+    The report pairs them with the base model's for an exact McNemar test."""
+    out: dict[str, list[int]] = {}
+    for task in ("darwin_fair", "matsci_nlp", "sciinstruct"):
+        path = eval_dir / "predictions" / f"{task}.jsonl"
+        if not path.is_file():
+            continue
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        for r in rows:
+            if "correct" not in r:
+                continue
+            if task == "darwin_fair":
+                keys = ["classification.accuracy", f"{r.get('property')}.accuracy"]
+            elif task == "matsci_nlp":
+                keys = [f"{r.get('task')}.micro_f1"]
+            else:
+                keys = ["accuracy"]
+            for k in keys:
+                out.setdefault(f"{task}/{k}", []).append(int(bool(r["correct"])))
+    return out
+
+
 def read_curves(run: Path) -> dict[str, list[list[float]]]:
     """``train_loss`` and ``val_loss`` as ``[[step, value], ...]`` from the run's ``metrics.csv``."""
     curves: dict[str, list[list[float]]] = {"train_loss": [], "val_loss": []}
@@ -296,6 +321,7 @@ def run_cell(root: Path, cfg: DictConfig, cell: Cell) -> dict[str, Any]:
         "swept": cell.swept,
         "status": "done",
         "metrics": flatten_metrics(evaluated.get("results") or {}),
+        "per_record": per_record(Path(evaluated["path"]).parent),
         "cost": {
             "wall_s": round(time.perf_counter() - t0, 3),
             "train_wall_s": round(train_s, 3),
