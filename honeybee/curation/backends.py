@@ -272,7 +272,9 @@ class LocalBackend(Backend):
                 from honeybee.generation.generator import Generator
                 from honeybee.generation.source import MODEL_CONF_DIR, resolve_source
 
-                base = self.cfg.get("base_model")
+                # With an adapter its own base model is used (conf/backend/local.yaml): a base_model left at
+                # its default must not be checked against an adapter trained on another base.
+                base = None if self.cfg.get("adapter") else self.cfg.get("base_model")
                 model_cfg = None
                 if base:
                     p = MODEL_CONF_DIR / f"{base}.yaml"

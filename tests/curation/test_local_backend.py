@@ -175,3 +175,43 @@ def test_local_config_ties_concurrency_to_batch_size():
         "verifier.batch_size" in p
         for p in validate(compose("backend@verifier=local", "verifier.batch_size=0"))
     )
+
+
+def test_a_round_verifies_through_batches_and_closes_the_batcher(tiny_run_dir, tmp_path, monkeypatch):
+    """curate's loop with the Verifier on the local backend: its calls share engine batches, and the round
+    closes the batcher's thread when it ends."""
+    from test_loop import compose
+
+    from honeybee.curation.loop import run_curate
+    from tests.curation.fake_llm import FakeLLM
+
+    made: list[LocalBackend] = []
+    real_init = LocalBackend.__init__
+
+    def spy(self, cfg, role):
+        real_init(self, cfg, role)
+        made.append(self)
+
+    monkeypatch.setattr(LocalBackend, "__init__", spy)
+    with FakeLLM() as srv:
+        cfg = compose(
+            f"curation_dir={tmp_path / 'curation'}",
+            "experiment_name=t",
+            "instructor.calls=4",
+            f"instructor.base_url={srv.url}/v1",
+            "instructor.model=fake",
+            "backend@verifier=local",
+            f"verifier.adapter={tiny_run_dir}",
+            "verifier.prompt_style=null",
+            "verifier.max_tokens=8",
+            "verifier.max_repairs=0",
+            "verifier.batch_wait_s=0.2",
+            "cache.enabled=false",
+            f"paths.log_dir={tmp_path / 'logs'}",  # outside a Hydra run its ${hydra:...} default has no value
+        )
+        report = run_curate(cfg)
+    assert len(made) == 1 and made[0]._batcher is not None
+    verified = report["counts"]["generated"] - report["counts"]["duplicates"]
+    assert verified > 1
+    assert 0 < made[0]._batcher.batches < verified  # calls shared batches
+    assert not made[0]._batcher._thread.is_alive()  # closed with the round
