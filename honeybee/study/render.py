@@ -70,7 +70,7 @@ def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 def _header_lines(s: dict[str, Any]) -> list[str]:
-    name = s["name"] + (f" ({s['tag']})" if s["tag"] else "")
+    name = s["name"] + s["tag"]  # the study folder's name: a follow-up's tag is its suffix (-replay)
     swept = ", ".join(f"{k} ∈ {v}" for k, v in s["swept"].items()) or "nothing"
     return [
         f"Study **{name}** — seeds {s['seeds']}, swept: {swept}.",

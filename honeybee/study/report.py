@@ -51,8 +51,8 @@ def write_report(study_dir: Path) -> dict[str, Any]:
 
 
 def study_group(s: dict[str, Any]) -> str:
-    """The W&B group of a study's runs: ``<name>/<tag>`` (just the name without a tag)."""
-    return f"{s['name']}/{s['tag']}" if s.get("tag") else str(s["name"])
+    """The W&B group of a study's runs, as the runner names it: ``<name><tag>`` (the study folder's name)."""
+    return f"{s['name']}{s.get('tag') or ''}"
 
 
 def log_wandb_table(study_dir: Path, wandb_cfg: dict[str, Any] | None = None) -> None:
@@ -73,7 +73,7 @@ def log_wandb_table(study_dir: Path, wandb_cfg: dict[str, Any] | None = None) ->
         mode=cfg.get("mode"),
         group=study_group(s),
         job_type="report",
-        name=f"{s['name']}-report",
+        name=f"{study_group(s)}-report",
         dir=str(study_dir),
         config={"study": s["name"], "tag": s["tag"], "seeds": s["seeds"], "swept": s["swept"]},
         reinit="finish_previous",

@@ -83,7 +83,7 @@ def cell_id(row: str, seed: int) -> str:
     return row.replace("/", "-") if row == "base" else f"{row.replace('/', '-')}-seed{seed}"
 
 
-def write_study(root: Path, name: str = "synthetic", tag: str = "t1") -> Path:
+def write_study(root: Path, name: str = "synthetic", tag: str = "-t1") -> Path:
     """Write study.json and the finished cells' result.json under ``root``; returns ``root``."""
     ids = [cell_id(r, s) for r, s in CELLS]
     (root / "cells").mkdir(parents=True, exist_ok=True)

@@ -201,7 +201,7 @@ def test_wandb_table_offline_reads_back_the_same_values(study, tmp_path, monkeyp
     deadline = time.monotonic() + 30
     while (run := read_offline_run(runs[0]))["exit_code"] is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert run["group"] == "synthetic/t1" and run["job_type"] == "report" and run["exit_code"] == 0
+    assert run["group"] == "synthetic-t1" and run["job_type"] == "report" and run["exit_code"] == 0
     # files are media/table/<key>_<step>_<hash>.table.json
     tables = {
         p.name.rsplit("_", 2)[0]: p for p in (runs[0] / "files" / "media" / "table").glob("*.table.json")
