@@ -26,8 +26,31 @@ def check_train(overrides: list[str]) -> str | None:
     return check_overrides(quote_numeric_groups(overrides), "train")[0]
 
 
+def ensure_sweeper_plugin() -> None:
+    """Make the ``study`` sweeper (``hydra_plugins/honeybee_study``) findable by Hydra's plugin scan.
+
+    A wheel installs ``hydra_plugins`` beside ``honeybee``; a checkout (or an editable install made before the
+    plugin existed) has it only at the checkout's root, which is on ``sys.path`` only for ``python study.py``.
+    """
+    import importlib.util
+
+    from honeybee.utils.paths import checkout_root
+
+    try:
+        found = importlib.util.find_spec("hydra_plugins.honeybee_study") is not None
+    except ModuleNotFoundError:
+        found = False
+    root = checkout_root()
+    if not found and root is not None and (root / "hydra_plugins" / "honeybee_study").is_dir():
+        sys.path.append(str(root))
+        import hydra_plugins
+
+        hydra_plugins.__path__.append(str(root / "hydra_plugins"))  # a namespace package already imported
+
+
 def compose_study(argv: list[str]) -> tuple[str | None, Any]:
     """``(problem, config)`` of ``conf/study.yaml`` with the command line's overrides (deletions included)."""
+    ensure_sweeper_plugin()
     plain = [a for a in argv if a not in ("-m", "--multirun")]
     problem, _ = check_overrides(plain, "study")  # group options and keys, with honeybee's one-line messages
     if problem:

@@ -165,3 +165,38 @@ def test_dry_run_prints_cells_and_gpu_hours(tmp_path):
     cfg = study_cfg("study=honeybee_7b")
     assert total == pytest.approx(estimate(cfg.study, check(cfg.study))["total_gpu_hours"], abs=0.05)
     assert not (tmp_path / "honeybee_7b" / "cells").exists()  # a dry run runs nothing
+
+
+SHARED = ROOT.parent / "shared" / "data"
+
+
+@pytest.mark.slow  # ~15 s: loads and splits the DARWIN / MatSci-NLP files
+@pytest.mark.skipif(not (SHARED / "darwin_fair").is_dir(), reason=f"real data not found at {SHARED}")
+def test_embedded_study_evaluates_only_held_out_records(tmp_path):
+    """Every record the embedded study scores is outside the train/val splits its stages (and the control) train on."""
+    from honeybee.data.datamodule import prepare_splits
+    from honeybee.evaluation.task import configured_records
+    from honeybee.evaluation.tasks import EvalTask, balanced_subset
+    from honeybee.study.runner import compose, hydra_job
+
+    study = study_cfg("study=progressive_smollm2").study
+    seen = set()
+    for cell in plan(study):
+        if cell.id in ("progressive-s1-seed1", "progressive-s2-seed1"):
+            with hydra_job(compose("train", cell.train, tmp_path)) as t:
+                splits = prepare_splits(t.data, int(t.seed))
+            seen |= {(r.instruction, r.input, r.output) for part in ("train", "val") for r in splits[part]}
+    assert len(seen) > 2000
+    ov = [
+        "runs=[base]",
+        "model=smollm2_135m",
+        "use_run_splits=false",
+        f"tasks=[{','.join(study.eval.tasks)}]",
+    ]
+    with hydra_job(compose("evaluate", [*ov, *study.eval.overrides], tmp_path)) as e:
+        for name in study.eval.tasks:
+            task = EvalTask.create(name, e.eval_task[name])
+            usable = [r for r in configured_records(e.eval_task[name].data, "test") if task.usable(r)]
+            chosen = balanced_subset(usable, int(study.eval.limit), task.group)
+            assert len(chosen) == study.eval.limit
+            assert not {(r.instruction, r.input, r.output) for r in chosen} & seen, name
