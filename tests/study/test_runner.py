@@ -95,8 +95,24 @@ def test_study_end_to_end_resumes_after_sigkill(tmp_path):
         for r in done.values()
     }
     assert counts == {8}
-    if (root / "report.md").is_file():  # the report (honeybee.study.report) ran after the last cell
-        assert "perplexity" in (root / "report.md").read_text()
+    # the report ran after the last cell; its numbers are the per-run evaluation files' (mean / std over seeds)
+    report = json.loads((root / "report.json").read_text())
+    assert (root / "report.md").is_file() and (root / "report.html").is_file()
+    by_row = {r["row"]: r for r in report["rows"]}
+    for row, ids in {
+        "progressive/stage1": ["progressive-s1-seed1", "progressive-s1-seed2"],
+        "progressive/stage2": ["progressive-s2-seed1", "progressive-s2-seed2"],
+        "base": ["base"],
+    }.items():
+        own = [json.loads(Path(done[c]["eval_results"]).read_text())["results"]["perplexity"] for c in ids]
+        for metric in ("perplexity", "loss"):
+            values = [o[metric] for o in own]
+            got = by_row[row]["metrics"][f"perplexity/{metric}"]
+            assert got["values"] == pytest.approx(values) and got["mean"] == pytest.approx(
+                sum(values) / len(values)
+            )
+            if len(values) == 2:
+                assert got["std"] == pytest.approx(abs(values[0] - values[1]) / 2**0.5)  # sample std, n - 1
 
 
 def test_multirun_sweeper_waves_one_shot_replay_and_wandb(tmp_path):
