@@ -59,17 +59,20 @@ def prepare(cfg: DictConfig) -> tuple[Path, list[Cell]]:
     return root, cells
 
 
-def logger_choice(cfg: DictConfig) -> str:
-    """The ``logger=`` option the study was given (csv unless wandb / tensorboard / many was chosen)."""
+def study_choice(group: str) -> str | None:
+    """The option the study's own command line picked for config group ``group`` (None outside Hydra)."""
     try:
         from hydra.core.hydra_config import HydraConfig
 
-        choice = HydraConfig.get().runtime.choices.get("logger")
-        if choice:
-            return str(choice)
+        choice = HydraConfig.get().runtime.choices.get(group)
     except ValueError:
-        pass
-    return "wandb" if "wandb" in (cfg.get("logger") or {}) else "csv"
+        return None
+    return None if choice in (None, "null") else str(choice)
+
+
+def logger_choice(cfg: DictConfig) -> str:
+    """The ``logger=`` option the study was given (csv unless wandb / tensorboard / many was chosen)."""
+    return study_choice("logger") or ("wandb" if "wandb" in (cfg.get("logger") or {}) else "csv")
 
 
 # ------------------------------------------------------------------------------------------ in-process configs
@@ -184,6 +187,8 @@ def train_cell(root: Path, cfg: DictConfig, cell: Cell) -> Path:
             f"trainer.val_check_interval={min(int(every), cell.steps)}",
         ]
     ov.append(f"logger={logger_choice(cfg)}")
+    if (hardware := study_choice("hardware")) not in (None, "auto"):
+        ov.append(f"hardware={hardware}")  # the preset the SLURM jobs were sized for
     extra = _write_union(root, cfg, cell) if cell.kind == "one-shot" else []
     parent = None
     if cell.kind == "stage" and cell.stage > 1:

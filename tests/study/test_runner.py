@@ -118,7 +118,15 @@ def test_study_end_to_end_resumes_after_sigkill(tmp_path):
 def test_multirun_sweeper_waves_one_shot_replay_and_wandb(tmp_path):
     """`-m`: the study sweeper launches cells through the basic launcher in stage order; W&B runs share one group."""
     p = study(
-        ["-m", "study.seeds=[1]", "study.one_shot=true", "+study/followup=replay", "logger=wandb"], tmp_path
+        [
+            "-m",
+            "study.seeds=[1]",
+            "study.one_shot=true",
+            "+study/followup=replay",
+            "logger=wandb",
+            "hardware=cpu",
+        ],
+        tmp_path,
     )
     root = tmp_path / "smoke_tiny-replay"
     done = results(root)
@@ -137,6 +145,9 @@ def test_multirun_sweeper_waves_one_shot_replay_and_wandb(tmp_path):
     # replay: stage 2 also trained on stage 1's train split
     s2_manifest = json.loads((s2_run / "manifest.json").read_text())
     assert "progressive-seed1/tiny_llama/stage1/splits/train.jsonl" in json.dumps(s2_manifest)
+
+    # the study's hardware preset (what SLURM jobs are sized by) reaches every training run
+    assert "name: cpu" in (s2_run / "config.yaml").read_text().split("\nhardware:\n", 1)[1][:200]
 
     runs = {}
     for r in done.values():
