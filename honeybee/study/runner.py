@@ -31,6 +31,7 @@ from typing import Any
 from omegaconf import DictConfig, open_dict
 
 from honeybee.study.plan import Cell, check, study_record
+from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import ConfigError, HoneybeeError
 from honeybee.utils.io import atomic_write_json, atomic_write_jsonl
 from honeybee.utils.overrides import quote_numeric_groups
@@ -51,11 +52,36 @@ def is_done(root: Path, cell_id: str) -> bool:
     return result_path(root, cell_id).is_file()
 
 
+def _recipe(record: dict[str, Any]) -> dict[str, Any]:
+    """What decides a cell's numbers, per cell id: its training overrides and the evaluation settings."""
+    shared = {"eval": record.get("eval"), "knobs": record.get("knobs")}
+    return {c["id"]: {"train": c["train"], "union": c["union"], **shared} for c in record["plan"]}
+
+
 def prepare(cfg: DictConfig) -> tuple[Path, list[Cell]]:
-    """Plan the study and write ``study.json`` (atomically; the same plan on every rerun)."""
+    """Plan the study and write ``study.json`` (atomically; the same plan on every rerun).
+
+    Raises:
+        ConfigError: the folder holds finished cells of a different recipe (other steps, data, evaluation):
+            reusing them would mix two studies in one table, so the rerun needs another ``study.tag``.
+    """
     cells = check(cfg.study)
     root = study_dir(cfg)
-    atomic_write_json(root / "study.json", study_record(cfg.study, cells))
+    record = study_record(cfg.study, cells)
+    record["eval"] = to_dict(cfg.study.eval, resolve=False)
+    record["knobs"] = {k: cfg.study.get(k) for k in ("lr_scale", "replay", "val_every")}
+    old_path = root / "study.json"
+    if old_path.is_file():
+        old = _recipe(json.loads(old_path.read_text(encoding="utf-8")))
+        new = _recipe(record)
+        changed = [c for c, r in new.items() if c in old and old[c] != r and is_done(root, c)]
+        if changed:
+            raise ConfigError(
+                f"{root} holds {len(changed)} finished cell(s) of another recipe (e.g. {changed[0]}: other "
+                "steps, data or evaluation): give this one its own folder with study.tag=-<name>, or remove "
+                f"{root}"
+            )
+    atomic_write_json(old_path, record)
     return root, cells
 
 

@@ -50,23 +50,20 @@ class StudySweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
-        from honeybee.study.plan import check, study_record, waves
-        from honeybee.study.runner import is_done, study_dir, write_study_report
-        from honeybee.utils.io import atomic_write_json
+        from honeybee.study.plan import check, waves
+        from honeybee.study.runner import is_done, prepare, write_study_report
 
         assert self.config is not None and self.launcher is not None
         cfg = self.config
         sweep_dir = Path(str(cfg.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, sweep_dir / "multirun.yaml")
-        cells = check(cfg.study)
-        root = study_dir(cfg)
-        atomic_write_json(root / "study.json", study_record(cfg.study, cells))
         if cfg.study.get("dry_run"):
             from honeybee.study.entry import print_dry_run
 
-            print_dry_run(cfg.study, cells)
+            print_dry_run(cfg.study, check(cfg.study))
             return []
+        root, cells = prepare(cfg)
         fixed = [a for a in arguments if not a.startswith("study.cell=")]
         returns, idx = [], 0
         for n, wave in enumerate(waves(cells), start=1):

@@ -95,6 +95,19 @@ def test_study_end_to_end_resumes_after_sigkill(tmp_path):
         for r in done.values()
     }
     assert counts == {8}
+    # a rerun with another recipe into the same folder is refused (one line, exit 2), not mixed into the table
+    cmd = [
+        sys.executable,
+        "study.py",
+        "study=smoke_tiny",
+        f"paths.log_dir={tmp_path}",
+        "study.stages.1.steps=3",
+    ]
+    env = {**ENV, "HYDRA_FULL_ERROR": "0"}
+    bad = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120, env=env)
+    assert bad.returncode == 2 and "finished cell(s) of another recipe" in bad.stderr.strip().splitlines()[-1]
+    assert "study.tag=" in bad.stderr
+
     # the report ran after the last cell; its numbers are the per-run evaluation files' (mean / std over seeds)
     report = json.loads((root / "report.json").read_text())
     assert (root / "report.md").is_file() and (root / "report.html").is_file()
