@@ -105,7 +105,7 @@ def run_study(cfg: Any) -> float:
     ran = run_cells(root, cfg, cells, cfg.study.get("cell"))
     log.info("study %s: %d cell(s) run now, %d in all: %s", root.name, len(ran), len(cells), root)
     if cfg.study.get("cell") is None and cfg.study.get("report", True):
-        write_study_report(root)
+        write_study_report(root, cfg)
     return 0.0
 
 

@@ -79,5 +79,5 @@ class StudySweeper(Sweeper):
         if missing:
             log.error("study %s: %d cell(s) did not finish: %s", root.name, len(missing), ", ".join(missing))
         elif self.report and cfg.study.get("report", True):
-            write_study_report(root)
+            write_study_report(root, cfg)
         return returns

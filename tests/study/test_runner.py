@@ -174,6 +174,13 @@ def test_multirun_sweeper_waves_one_shot_replay_and_wandb(tmp_path):
     )
     assert runs["progressive-s1-seed1"]["name"] == "progressive-s1-seed1"
     assert {"variant=progressive", "seed=1"} <= set(runs["progressive-s2-seed1"]["tags"])
+    # logger=wandb: the study logs its results table into the same group, job_type report
+    (rdir,) = (root / "wandb").glob("offline-run-*")
+    rep = read_offline_run(rdir)
+    assert rep["group"] == "smoke_tiny-replay" and rep["job_type"] == "report"
+    (table,) = (rdir / "files" / "media" / "table").glob("results_[0-9]*.table.json")
+    logged = json.loads(table.read_text())
+    assert len(logged["data"]) == 4 and logged["data"][0][0].startswith("base")  # base, s1, s2, one-shot
 
 
 @pytest.mark.slow
