@@ -56,15 +56,20 @@ def cell_text(row: dict[str, Any], key: str) -> tuple[str, bool, str]:
     return text, bool(m["best"]), marks
 
 
-def results_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Columns and rows of the results table as plain text (markers kept, no bold): also the W&B table."""
+def results_table(summary: dict[str, Any], bold: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Columns and rows of the results table as text, markers kept; the W&B table is the plain (unbolded) one.
+
+    Args:
+        summary: the report's summary (``build_summary``).
+        bold: wrap each column's best cell in markdown ``**``.
+    """
     cols = ["row"] + [f"{t['key']} {arrow(t)}" for t in summary["tasks"]]
     data = []
     for r in summary["rows"]:
         line = [row_name(r)]
         for t in summary["tasks"]:
-            text, _, marks = cell_text(r, t["key"])
-            line.append(text + marks)
+            text, best, marks = cell_text(r, t["key"])
+            line.append((f"**{text}**" if bold and best else text) + marks)
         data.append(line)
     return cols, data
 
@@ -141,14 +146,7 @@ def _md_table(cols: list[str], rows: list[list[str]]) -> str:
 
 def markdown(s: dict[str, Any], plots: list[str]) -> str:
     """report.md: header, results table (bold best, markers), cost table, progressive vs one-shot, notes, plots."""
-    cols = ["row"] + [f"{t['key']} {arrow(t)}" for t in s["tasks"]]
-    rows = []
-    for r in s["rows"]:
-        line = [row_name(r)]
-        for t in s["tasks"]:
-            text, bold, marks = cell_text(r, t["key"])
-            line.append((f"**{text}**" if bold else text) + marks)
-        rows.append(line)
+    cols, rows = results_table(s, bold=True)
     parts = [f"# Study report: {s['name']}\n", "\n".join(_header_lines(s)) + "\n", "## Results\n"]
     parts += [_md_table(cols, rows), "## Cost per row\n", _md_table(COST_COLS, _cost_rows(s))]
     pvo = _pvo_lines(s)
