@@ -384,33 +384,3 @@ def run_cells(root: Path, cfg: DictConfig, cells: list[Cell], only: str | None =
         run_cell(root, cfg, c)
         ran.append(c.id)
     return ran
-
-
-def write_study_report(root: Path, cfg: DictConfig | None = None) -> dict[str, Any] | None:
-    """Write the study's report; with ``logger=wandb`` (or ``many``) also log its results table to W&B.
-
-    The table run joins the training runs' group (``<study><tag>``) as ``job_type="report"``, so the W&B
-    dashboard shows the same table as ``report.md``.
-    """
-    try:
-        from honeybee.study.report import log_wandb_table, write_report
-    except ImportError as e:
-        log.warning(
-            "no report written (honeybee.study.report is unavailable: %s); results are in %s", e, root
-        )
-        return None
-    summary = write_report(root)
-    log.info("study report: %s", root / "report.md")
-    wandb_cfg = ((cfg.get("logger") or {}).get("wandb") if cfg is not None else None) or None
-    if wandb_cfg is not None:
-        log_wandb_table(
-            root,
-            {
-                "project": wandb_cfg.get("project"),
-                "entity": wandb_cfg.get("entity"),
-                # offline: true in the logger config keeps the table run offline too (WANDB_MODE also works)
-                "mode": "offline" if wandb_cfg.get("offline") else None,
-            },
-        )
-        log.info("study report: results table logged to W&B (group %s, job_type report)", root.name)
-    return summary

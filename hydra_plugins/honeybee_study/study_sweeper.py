@@ -50,8 +50,9 @@ class StudySweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]) -> Any:
+        from honeybee.study.entry import write_study_report
         from honeybee.study.plan import check, waves
-        from honeybee.study.runner import is_done, prepare, write_study_report
+        from honeybee.study.runner import is_done, prepare
 
         assert self.config is not None and self.launcher is not None
         cfg = self.config
