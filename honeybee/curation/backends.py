@@ -303,9 +303,8 @@ class LocalBackend(Backend):
         from honeybee.generation.engine import Request, Sampling
 
         gen = self._load()
-        hot = (
-            temperature > 0
-        )  # a greedy call's seed means nothing; dropping it lets greedy calls share batches
+        # A greedy call's seed means nothing; dropping it lets greedy calls share batches.
+        hot = temperature > 0
         sampling = Sampling(do_sample=hot, temperature=temperature or 1.0, seed=seed if hot else None)
         request = Request(gen.chat_prompt(messages), max_tokens, gen.stops)
         if self._batcher is not None:

@@ -94,19 +94,14 @@ def print_dry_run(study: Any, cells: list[Cell]) -> dict[str, Any]:
     return est
 
 
-def write_study_report(root: Path, cfg: Any = None) -> dict[str, Any] | None:
+def write_study_report(root: Path, cfg: Any = None) -> dict[str, Any]:
     """Write the study's report; with ``logger=wandb`` (or ``many``) also log its results table to W&B.
 
     The table run joins the training runs' group (``<study><tag>``) as ``job_type="report"``, so the W&B
     dashboard shows the same table as ``report.md``.
     """
-    try:
-        from honeybee.study.report import log_wandb_table, write_report
-    except ImportError as e:
-        log.warning(
-            "no report written (honeybee.study.report is unavailable: %s); results are in %s", e, root
-        )
-        return None
+    from honeybee.study.report import log_wandb_table, write_report
+
     summary = write_report(root)
     log.info("study report: %s", root / "report.md")
     wandb_cfg = ((cfg.get("logger") or {}).get("wandb") if cfg is not None else None) or None
