@@ -195,12 +195,24 @@ class InstructionDataModule(L.LightningDataModule):
         self.tokenized: dict[str, Any] = {}
         self.stats: dict[str, TokenizeStats] = {}
         self.resume_state: dict[str, int] | None = None
+        self._saved = False
 
     def setup(self, stage: str | None = None) -> None:
+        """Tokenize (see :meth:`tokenize`), then write the run's ``splits/``."""
+        self.tokenize()
+        if self.run_dir and not self._saved:
+            save_splits(self.splits, Path(self.run_dir) / "splits")
+            self._saved = True
+
+    def tokenize(self) -> None:
+        """Tokenize the train and val splits (once); writes nothing into the run folder, so the train task
+        can refuse a split that ``max_seq_len`` empties before the run has written anything.
+
+        Raises:
+            DataError: every train record was dropped as too long.
+        """
         if self.tokenized:
             return
-        if self.run_dir:
-            save_splits(self.splits, Path(self.run_dir) / "splits")
         from honeybee.utils.paths import cache_dir
 
         cache = cache_dir() / "datasets" if self.cfg.get("cache", True) else None
@@ -215,8 +227,10 @@ class InstructionDataModule(L.LightningDataModule):
             )
             log.info("data %s/%s: %s", self.cfg.name, name, self.stats[name].as_dict())
         if not len(self.tokenized["train"]):
+            self.tokenized = {}
             raise DataError(
-                f"data={self.cfg.name}: every train record was dropped (max_seq_len={self.cfg.max_seq_len})"
+                f"data={self.cfg.name}: every train record was dropped (max_seq_len={self.cfg.max_seq_len} "
+                "holds no record's response; raise data.max_seq_len)"
             )
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:

@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # A \uD800-\uDFFF escape: only then can a parsed string hold a lone surrogate (pairs decode to one character).
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 WRAPPER_KEYS = ("data", "records")
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 _LINES = object()
 T = TypeVar("T")
 
@@ -41,8 +42,16 @@ class BadRecords:
             raise ConfigError(f"data.on_bad_record={policy!r} is not one of: error, skip")
         self.policy = policy
         self.skipped: list[str] = []
+        # ``where`` -> what to say instead of ``<where>: <problem>`` (see ``read_json_records``).
+        self.reworded: dict[str, str] = {}
 
     def __call__(self, message: str) -> None:
+        for where, lead in self.reworded.items():
+            if message.startswith(f"{where}: "):
+                # The file's only value: a file-level problem, which no policy skips.
+                raise DataError(
+                    f"{lead} (read as one JSON Lines record: {message.removeprefix(where + ': ')})"
+                )
         if self.policy == "error":
             raise DataError(message)
         self.skipped.append(message)
@@ -158,17 +167,29 @@ def read_json_document(path: Path) -> Any:
     return obj
 
 
-def _top_level(obj: Any, path: Path) -> list[Any]:
+def _not_records(obj: Any, path: Path) -> str:
+    return (
+        f"{path}: expected a JSON array of records (or JSON Lines, one record per line), "
+        f"got {json_type(obj).removeprefix('a ').removeprefix('an ')}"
+    )
+
+
+def _wrapped(obj: Any) -> list[Any] | None:
+    """The list under ``data`` / ``records`` of ``{"data": [...]}`` (a list under one key, as exports do)."""
     if isinstance(obj, dict):
-        for key in WRAPPER_KEYS:  # {"data": [...]} / {"records": [...]}: a list under one key, as exports do
+        for key in WRAPPER_KEYS:
             if isinstance(obj.get(key), list):
                 return obj[key]
-    if not isinstance(obj, list):
-        raise DataError(
-            f"{path}: expected a JSON array of records (or JSON Lines, one record per line), "
-            f"got {json_type(obj).removeprefix('a ').removeprefix('an ')}"
-        )
-    return obj
+    return None
+
+
+def _top_level(obj: Any, path: Path) -> list[Any]:
+    if isinstance(obj, list):
+        return obj
+    wrapped = _wrapped(obj)
+    if wrapped is None:
+        raise DataError(_not_records(obj, path))
+    return wrapped
 
 
 def read_json_records(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
@@ -176,8 +197,10 @@ def read_json_records(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
 
     ``where`` is ``"<path>: record <n>"`` (JSON array) or ``"<path>: line <n>"`` (JSON Lines), counted from 1.
     A file whose whole text is one JSON value must be an array (or an object holding one under ``data`` /
-    ``records``), except that a value on one line (or in a ``.jsonl`` file) is a JSON Lines file of one
-    record; a pretty-printed object at the top level is refused as such.
+    ``records``); a ``.jsonl`` file is always JSON Lines. A lone value on one line is ambiguous (a one-record
+    JSON Lines file, or a misplaced document): it is read as one record, and if that record is bad the
+    message leads with the top-level problem (``expected a JSON array of records ..., got object``), as it
+    does for the same object over several lines.
 
     Raises:
         DataError: an empty, unreadable or non-UTF-8 file, malformed JSON in an array, a top level that is not
@@ -193,8 +216,10 @@ def read_json_records(path: Path, bad: BadRecords) -> list[tuple[str, Any]]:
             whole = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError):
             whole = _LINES
-        one_line = data.strip().count(b"\n") == 0
-        if whole is _LINES or one_line or path.suffix == ".jsonl":
+        if whole is _LINES or path.suffix in JSON_LINES_SUFFIXES:
+            return _json_lines(path, data, bad)
+        if _wrapped(whole) is None and data.strip().count(b"\n") == 0:
+            bad.reworded[f"{path}: line 1"] = _not_records(whole, path)
             return _json_lines(path, data, bad)
     items = _top_level(whole, path)
     scan = bool(_SURROGATE_ESCAPE.search(data))

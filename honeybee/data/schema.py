@@ -15,6 +15,7 @@ sources with a fixed published layout ignore them.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -144,6 +145,11 @@ def describe_error(e: Any) -> str:
         return f"{where}expected {EXPECTED[kind]}, got {json_type(e.get('input'))}"
     msg = str(e["msg"])
     msg = msg.removeprefix("Value error, ").removeprefix("Input should be ")
+    if kind == "literal_error":  # one of a fixed set: say which value was given
+        given = e.get("input")
+        return (
+            f"{where}expected {msg}, got {json.dumps(given) if isinstance(given, str) else json_type(given)}"
+        )
     if msg.startswith(("a ", "an ", "greater", "less", "at ")) or msg[:1].isdigit():
         msg = f"expected {msg}, got {json_type(e.get('input'))}"
     return where + msg

@@ -4,7 +4,9 @@ Kept apart from the app (``server``) so the request rules can be read, tested an
 Every refusal is OpenAI's error body ``{"error": {"message", "type", "param", "code"}}`` with a 4xx status:
 400 for a malformed or invalid body (wrong types are not coerced: ``"max_tokens": "5"`` or ``true`` is an
 error, as at OpenAI), 404 for an unknown route or model, 405 for a wrong method, 413 for a body over
-``server.max_body_bytes``, 415 for a body that is not JSON, 503 when the queue is full.
+``server.max_body_bytes``, 415 for a body whose Content-Type is not JSON (or is missing), 503 when the queue
+is full or the server is shutting down. Messages name request fields as the client wrote them
+(``prompt[0]``, ``messages[0].content``), never pydantic's internal validator names.
 """
 
 from __future__ import annotations
@@ -57,11 +59,11 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: Unicode | list[dict[str, Any]] | None = None
+    content: Unicode | list[dict[str, Any]]  # null (tool-call turns) is refused: this server has no tools
 
     def text(self) -> str:
-        if self.content is None or isinstance(self.content, str):
-            return self.content or ""
+        if isinstance(self.content, str):
+            return self.content
         if any(
             part.get("type") != "text"
             or not isinstance(part.get("text"), str)
@@ -121,17 +123,42 @@ def validation_error(errors: list[dict[str, Any]]) -> ApiError:
     loc = [x for x in first.get("loc", ()) if x != "body"]
     if not loc and first.get("type") == "missing":
         return ApiError(400, "the request body is empty: expected a JSON object")
-    param = str(loc[0]) if loc else None
-    # A union field (``str | list[str]``) fails once per member, each error's loc ending in the member's type.
-    members = [e for e in errors if [x for x in e.get("loc", ()) if x != "body"][:-1] == loc[:-1]]
-    if len(members) > 1 and len(loc) > 1:
+    # A union field (``str | list[str]``) fails once per member, and pydantic puts the member's validator in
+    # the loc (``prompt.function-after[_unicode(), str]``): the user's field path is the loc without those.
+    # The deepest path is the most specific problem (``prompt[1]`` rather than ``prompt``).
+    paths = [tuple(user_path(e.get("loc", ()))) for e in errors]
+    deepest = max(range(len(errors)), key=lambda i: len(paths[i]))
+    path, chosen = paths[deepest], errors[deepest]
+    param = str(path[0]) if path else None
+    members = [e for e, p in zip(errors, paths) if p == path]
+    if len(members) > 1:
         kinds = " or ".join(dict.fromkeys(EXPECTED.get(e["type"], str(e["type"])) for e in members))
-        return ApiError(
-            400,
-            f"field {field_name(loc[:-1])!r}: expected {kinds}, got {json_type(first.get('input'))}",
-            param=param,
-        )
-    return ApiError(400, describe_error({**first, "loc": tuple(loc)}), param=param)
+        problem = f"field {field_name(path)!r}: expected {kinds}, got {json_type(chosen.get('input'))}"
+    else:
+        problem = describe_error({**chosen, "loc": path})
+    if path and path[0] == "prompt" and _token_ids(errors[0].get("input")):
+        problem += " (token-id prompts are not supported: send the prompt as text)"
+    return ApiError(400, problem, param=param)
+
+
+def _is_validator_tag(part: Any) -> bool:
+    """A pydantic union member's name in an error loc (``str``, ``function-after[...]``, ``list[...]``)."""
+    return isinstance(part, str) and (
+        "[" in part or part in ("str", "int", "float", "bool", "none", "bytes", "list", "dict")
+    )
+
+
+def user_path(loc: Any) -> list[Any]:
+    """An error loc as the client's field path: without ``body`` and without validator names."""
+    return [x for x in loc if x != "body" and not _is_validator_tag(x)]
+
+
+def _token_ids(value: Any) -> bool:
+    """A prompt given as token ids (a list of integers, or a list of such lists), as OpenAI allows."""
+    if not isinstance(value, list) or not value:
+        return False
+    rows = value if all(isinstance(v, list) for v in value) else [value]
+    return all(r and all(isinstance(t, int) and not isinstance(t, bool) for t in r) for r in rows)
 
 
 def _json_response(status: int, err: ApiError) -> tuple[dict[str, Any], bytes]:
@@ -156,12 +183,12 @@ class BodyGuard:
         if scope["type"] != "http" or scope.get("method") != "POST":
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        kind = headers.get(b"content-type", b"application/json").split(b";")[0].strip().lower()
+        given = headers.get(b"content-type")
+        kind = (given or b"").split(b";")[0].strip().lower()
         if kind != b"application/json" and not kind.endswith(b"+json"):
+            got = f"got {kind.decode('latin-1')!r}" if given is not None else "got no Content-Type header"
             err = ApiError(
-                415,
-                f"Content-Type must be application/json, got {kind.decode('latin-1')!r}",
-                code="unsupported_media_type",
+                415, f"Content-Type must be application/json, {got}", code="unsupported_media_type"
             )
             return await self._refuse(send, err)
         too_big = ApiError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -101,6 +102,22 @@ class RowStops(StoppingCriteria):
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
+class GenerationCancelled(Exception):
+    """``generate`` stopped because its ``cancel`` event was set (a server shutting down)."""
+
+
+class Cancel(StoppingCriteria):
+    """Ends every row at the next decoding step once ``event`` is set (checked between steps)."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.event = event
+
+    def __call__(self, input_ids: torch.LongTensor, scores: Any, **kwargs: Any) -> torch.BoolTensor:
+        return torch.full(
+            (input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device
+        )
+
+
 def eos_ids(model: Any, tokenizer: Any) -> list[int]:
     """Token ids that end an answer: the tokenizer's EOS plus any the checkpoint's generation_config adds
     (chat models often end a turn with a token other than the tokenizer's EOS)."""
@@ -179,8 +196,12 @@ def generate(
     batch_size: int = 16,
     progress: bool = False,
     share_prefix: bool = True,
+    cancel: threading.Event | None = None,
 ) -> list[Completion]:
     """Complete ``requests`` in batches of ``batch_size``; results come back in the requests' order.
+
+    Setting ``cancel`` (from another thread, or a signal handler) ends generation at the next decoding step
+    and raises :class:`GenerationCancelled`: a server shutting down does not finish a long answer first.
 
     Prompts are tokenized exactly as in training (``add_special_tokens=True``) and left-padded so every row's
     last prompt token sits at the same position and the KV cache is reused step to step. Prompts are sorted by
@@ -205,6 +226,8 @@ def generate(
     bar = tqdm(total=len(requests), disable=not progress, desc="generate", unit="prompt")
     try:
         for s in range(0, len(order), batch_size):
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled()
             idx = order[s : s + batch_size]
             batch = [requests[i] for i in idx]
             enc, cache = None, None
@@ -217,7 +240,9 @@ def generate(
                 enc = {k: v.to(device) for k, v in enc.items()}
             width = enc["input_ids"].shape[1]
             budgets = [r.max_new_tokens for r in batch]
-            stops = RowStops(tokenizer, width, [r.stop for r in batch], budgets)
+            stops = StoppingCriteriaList([RowStops(tokenizer, width, [r.stop for r in batch], budgets)])
+            if cancel is not None:
+                stops.append(Cancel(cancel))
             gen = model.generate(
                 **enc,
                 past_key_values=cache,
@@ -225,10 +250,12 @@ def generate(
                 min_new_tokens=max(budgets) if sampling.ignore_eos else None,
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=eos,
-                stopping_criteria=StoppingCriteriaList([stops]),
+                stopping_criteria=stops,
                 use_cache=True,
                 **sampling.generate_kwargs(),
             )
+            if cancel is not None and cancel.is_set():
+                raise GenerationCancelled()
             new = gen[:, width:].tolist()
             for row, (i, req) in enumerate(zip(idx, batch)):
                 done = _finish(

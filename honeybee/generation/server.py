@@ -1,13 +1,16 @@
 """An OpenAI-compatible HTTP server (FastAPI + uvicorn) over one ``Generator``.
 
-One worker owns the model. Request handlers put jobs on a queue and await them; the worker takes the
-oldest job, waits until no new job has arrived for ``batch_wait_ms`` (or the batch is full), and answers every
-waiting job with the same sampling settings in one batch. Jobs with other settings wait for the next round, in
-arrival order, so no client starves.
+One worker owns the model (``honeybee.generation.worker.BatchWorker``): request handlers put jobs on its queue
+and await them, and it answers waiting jobs with the same sampling settings in one batch.
 
 ``serve`` runs the worker on the main thread and uvicorn on a second one: PyTorch's OpenMP runtime (libgomp)
 keeps its idle threads spinning only for the first thread that used them, so generating from any other thread
 was ~25 % slower (SmolLM2, 2 cores: batch 16 in 10.2-11.0 s vs 8.1-8.5 s on the main thread).
+
+Shutdown (SIGTERM, Ctrl-C): uvicorn stops accepting connections, the batch in generation stops at its next
+decoding step (``BatchWorker.shutdown`` sets the engine's cancel event), and every request still waiting or
+in generation is answered 503 ``shutting_down``, so clients get an answer rather than a dropped connection and
+the process exits 0 within seconds whatever the answers' lengths.
 """
 
 from __future__ import annotations
@@ -15,15 +18,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-import queue
 import threading
 import time
 import uuid
-from collections import deque
-from concurrent.futures import Future
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any
 
 from honeybee.generation.api import (
     ApiError,
@@ -37,116 +37,18 @@ from honeybee.generation.api import (
     usage,
     validation_error,
 )
-from honeybee.generation.engine import Completion, Request, Sampling
+from honeybee.generation.engine import Completion, Request
 from honeybee.generation.generator import Generator
+from honeybee.generation.worker import BatchWorker, ShuttingDown
 from honeybee.utils.errors import HoneybeeError
+
+__all__ = ["BatchWorker", "ServeError", "ServerSettings", "ShuttingDown", "create_app", "serve"]
 
 log = logging.getLogger(__name__)
 
 
 class ServeError(HoneybeeError):
     """The server could not start."""
-
-
-@dataclass
-class Job:
-    requests: list[Request]
-    sampling: Sampling
-    future: Future = field(default_factory=Future)
-
-
-class BatchWorker:
-    """Owns the model: batches queued jobs and resolves their futures, on its own thread (``start``) or on
-    the caller's (``run``)."""
-
-    def __init__(self, generator: Generator, max_batch_size: int = 16, batch_wait_ms: float = 50.0) -> None:
-        self.generator = generator
-        self.max_batch_size = max_batch_size
-        self.batch_wait_s = batch_wait_ms / 1000
-        self.queue: queue.Queue[Job | None] = queue.Queue()
-        self.waiting: deque[Job] = deque()
-        self.thread = threading.Thread(target=self._loop, name="honeybee-generator", daemon=True)
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def run(self) -> None:
-        """Work on the calling thread until ``close``."""
-        self._loop()
-
-    def close(self) -> None:
-        """Stop after the batch in progress (jobs still waiting fail); joins the worker's own thread."""
-        self.queue.put(None)
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout=30)
-
-    def submit(self, requests: list[Request], sampling: Sampling) -> Future:
-        job = Job(requests, sampling)
-        self.queue.put(job)
-        return job.future
-
-    def _take(self, timeout: float) -> Job | Literal[False] | None:
-        """The next job (waiting ones first); False when none arrived in time, None on shutdown."""
-        if self.waiting:
-            return self.waiting.popleft()
-        try:
-            return self.queue.get(timeout=timeout) if timeout > 0 else self.queue.get_nowait()
-        except queue.Empty:
-            return False
-
-    def _collect(self, first: Job) -> tuple[list[Job], bool]:
-        """``first`` plus jobs with the same sampling that arrive within the wait, up to the batch size."""
-        batch, size, stop = [first], len(first.requests), False
-        deadline = time.monotonic() + self.batch_wait_s
-        others: list[Job] = []
-        while size < self.max_batch_size and len(others) <= 4 * self.max_batch_size:
-            job = self._take(deadline - time.monotonic())
-            if job is False:
-                break
-            if job is None:
-                stop = True
-                break
-            if job.sampling == first.sampling and size + len(job.requests) <= self.max_batch_size:
-                batch.append(job)
-                size += len(job.requests)
-                # Clients of one burst arrive over several milliseconds: keep waiting while they still come.
-                deadline = time.monotonic() + self.batch_wait_s
-            else:
-                others.append(job)
-        self.waiting.extendleft(reversed(others))
-        return batch, stop
-
-    def _loop(self) -> None:
-        while True:
-            first = self.waiting.popleft() if self.waiting else self.queue.get()
-            if first is None:
-                break
-            batch, stop = self._collect(first)
-            self._run(batch)
-            if stop:
-                break
-        for job in list(self.waiting):
-            job.future.set_exception(RuntimeError("server is shutting down"))
-
-    def _run(self, batch: list[Job]) -> None:
-        reqs = [r for job in batch for r in job.requests]
-        start = time.monotonic()
-        try:
-            outs = self.generator.complete(reqs, batch[0].sampling, batch_size=self.max_batch_size)
-        except Exception as e:
-            log.exception("generation failed")
-            for job in batch:
-                job.future.set_exception(e)
-            return
-        tokens = sum(o.completion_tokens for o in outs)
-        secs = time.monotonic() - start
-        log.info(
-            "batch: %d prompts from %d requests, %d tokens in %.1f s", len(reqs), len(batch), tokens, secs
-        )
-        i = 0
-        for job in batch:
-            job.future.set_result(outs[i : i + len(job.requests)])
-            i += len(job.requests)
 
 
 @dataclass
@@ -254,6 +156,14 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
         nonlocal queued
         stops = stops_of(body, gen.stops)
         reqs = [Request(p, budget, stops) for p in prompts for _ in range(body.n)]
+        if len(reqs) > settings.max_queued:  # could never fit, however long the client waits
+            raise ApiError(
+                400,
+                f"{len(prompts)} prompt(s) x n={body.n} = {len(reqs)} completions is over this server's "
+                f"limit of {settings.max_queued} queued completions (server.max_queued); split the request",
+                param="prompt" if len(prompts) > 1 else "n",
+                code="too_many_prompts",
+            )
         if queued + len(reqs) > settings.max_queued:
             raise ApiError(
                 503,
@@ -264,6 +174,10 @@ def create_app(worker: BatchWorker, settings: ServerSettings, start_worker: bool
         queued += len(reqs)
         try:
             return await asyncio.wrap_future(worker.submit(reqs, sampling_of(body)))
+        except ShuttingDown:
+            raise ApiError(
+                503, "the server is shutting down; retry later", "server_error", code="shutting_down"
+            ) from None
         finally:
             queued -= len(reqs)
 
@@ -366,14 +280,21 @@ def serve(
     worker = BatchWorker(generator, max_batch_size, batch_wait_ms)
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(worker, settings, start_worker=False), host=host, port=port, log_level="warning"
+            create_app(worker, settings, start_worker=False),
+            host=host,
+            port=port,
+            log_level="warning",
+            timeout_graceful_shutdown=5,  # a client that never reads its 503 does not hold the exit up
         )
     )
 
     def shut_down(sig: int, frame: Any) -> None:
         if server.should_exit:  # a second Ctrl-C: stop now, even mid-batch
             raise KeyboardInterrupt
-        server.should_exit = True  # uvicorn finishes open requests, then its lifespan closes the worker
+        # uvicorn stops accepting and waits for open requests, which the cancelled worker answers 503 at its
+        # next decoding step; then uvicorn's lifespan closes the worker and serve() returns.
+        server.should_exit = True
+        worker.shutdown()
 
     # uvicorn installs signal handlers only on the main thread, which here belongs to the worker
     handlers = {sig: signal.signal(sig, shut_down) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -182,6 +182,8 @@ def build_manifest(
             "name_or_path": cfg.model.get("name_or_path"),
             "source": cfg.model.source,
             "resolved_path": run_info.get("model_path"),
+            # what was loaded: source, path and sha256 of the weight files (or the hub revision)
+            "loaded": run_info.get("loaded"),
         },
         "parent": None if parent is None else {"path": str(parent), "sha256": export_hash(parent)},
         "data": {"files": data_files(cfg), "counts": counts},

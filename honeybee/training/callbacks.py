@@ -1,4 +1,4 @@
-"""Callbacks: throughput and learning rate in the progress bar."""
+"""Callbacks: throughput and learning rate in the progress bar, the last step's metrics, fault injection."""
 
 from __future__ import annotations
 
@@ -81,24 +81,59 @@ class TrainingStats(L.Callback):
             self._tokens, self._t0 = 0, time.perf_counter()
 
 
-class KillAfterSteps(L.Callback):
-    """Fault injection for resume tests: kill this process (SIGKILL by default) after ``step`` optimizer steps.
+def log_last_step(trainer: L.Trainer) -> None:
+    """Send the last optimizer step's train metrics to the loggers if ``log_every_n_steps`` skipped it.
 
-    SIGKILL gives the process no chance to clean up, exactly like an OOM kill or a pre-empted SLURM job, so a
-    resume test that survives it proves the checkpoints alone carry the state.
+    Lightning logs every n-th step only, so a run shorter than ``trainer.log_every_n_steps`` (or one stopped
+    by a signal) would otherwise end with no train row in ``metrics.csv`` at all.
+    """
+    step = trainer.global_step
+    if step == 0 or not trainer.loggers or step % max(int(trainer.log_every_n_steps), 1) == 0:
+        return
+    metrics = {
+        k: float(v)
+        for k, v in trainer.callback_metrics.items()
+        if not k.startswith(("val/", "test/")) and getattr(v, "numel", lambda: 1)() == 1
+    }
+    if not metrics:
+        return
+    for logger in trainer.loggers:
+        logger.log_metrics(metrics, step=step - 1)  # Lightning's step index of the n-th step is n - 1
+
+
+class LastStepMetrics(L.Callback):
+    """Calls :func:`log_last_step` when training ends."""
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        log_last_step(trainer)
+
+
+class KillAfterSteps(L.Callback):
+    """Fault injection for resume tests: signal this process (SIGKILL by default) once, after ``step``
+    optimizer steps.
+
+    SIGKILL gives the process no chance to clean up, exactly like an OOM kill, so a resume test that survives
+    it proves the checkpoints alone carry the state; SIGINT/SIGTERM/SIGUSR1 test the graceful stop
+    (``honeybee.training.preemption``). ``sleep_s`` slows every step down, so that a signal sent from outside
+    lands mid-run.
     """
 
-    def __init__(self, step: int, signal: str = "SIGKILL") -> None:
+    def __init__(self, step: int, signal: str = "SIGKILL", sleep_s: float = 0.0) -> None:
         self.step = int(step)
         self.signal = signal
+        self.sleep_s = float(sleep_s)
+        self.sent = False
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
     ) -> None:
-        if trainer.global_step >= self.step:
+        if self.sleep_s:
+            time.sleep(self.sleep_s)
+        if trainer.global_step >= self.step and not self.sent:
             import os
             import signal as sig
 
+            self.sent = True
             os.kill(os.getpid(), getattr(sig, self.signal))
 
 

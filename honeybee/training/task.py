@@ -12,8 +12,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from honeybee.config.validate import validate_train_config
+from honeybee.training.signals import RunInterrupted, StopSignals, finish_pending
 from honeybee.utils.cfg import to_dict
-from honeybee.utils.errors import ConfigError
 from honeybee.utils.io import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
@@ -55,48 +55,6 @@ def instantiate_callbacks(cfg: DictConfig) -> list[Any]:
     ]
 
 
-def resolve_ckpt_path(cfg: DictConfig) -> str | None:
-    ck = cfg.get("ckpt_path")
-    if ck != "last":
-        return ck
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    if not last.exists():  # a file, or a folder under DeepSpeed
-        raise ConfigError(
-            f"ckpt_path=last: no {last}; rerun with the same experiment_name/model/stage (or "
-            "hydra.run.dir=<the earlier run folder>), or give ckpt_path=<file.ckpt>"
-        )
-    return str(last)
-
-
-def resumed_precision(cfg: DictConfig, ckpt_path: str | None) -> tuple[str, dict[str, Any]] | None:
-    """The precision the run being resumed trained in, when ``trainer.precision=auto``.
-
-    ``auto`` is decided by a short timing probe, which can tip the other way on a busy machine; a resumed run
-    that switched between bf16 and fp32 halfway would no longer match the uninterrupted run, so it keeps the
-    precision recorded in the original run's ``config.yaml`` (beside ``checkpoints/``).
-    """
-    if ckpt_path is None or str(cfg.trainer.precision) != "auto":
-        return None
-    saved = Path(ckpt_path).resolve().parent.parent / "config.yaml"
-    if not saved.is_file():
-        return None
-    precision = OmegaConf.select(OmegaConf.load(saved), "trainer.precision")
-    if precision is None or str(precision) == "auto":
-        return None
-    log.info("trainer.precision=auto -> %s, as in the run being resumed (%s)", precision, saved)
-    return str(precision), {"requested": "auto", "reason": f"kept from the resumed run ({saved})"}
-
-
-def check_not_finished(cfg: DictConfig, ckpt_path: str | None) -> None:
-    """Refuse to silently overwrite a finished stage folder."""
-    out = Path(cfg.paths.output_dir)
-    if (out / "manifest.json").is_file() and ckpt_path is None and not cfg.get("overwrite", False):
-        raise ConfigError(
-            f"{out} already holds a finished run; use another experiment_name, resume with ckpt_path=last, "
-            "or pass overwrite=true"
-        )
-
-
 def print_table(title: str, rows: Sequence[tuple[str, ...]], header: tuple[str, ...]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -127,62 +85,46 @@ def load_stage_records(cfg: DictConfig) -> dict[str, list[Any]]:
     return splits
 
 
-def restore_best(module: Any, trainer: Any) -> str | None:
-    """Load the best checkpoint's trainable weights into ``module`` (the export should be the best model)."""
-    import torch
-
-    best = next(
-        (
-            cb.best_model_path
-            for cb in trainer.checkpoint_callbacks
-            if getattr(cb, "monitor", None) and cb.best_model_path
-        ),
-        None,
-    )
-    if not best or not Path(best).is_file():
-        return None
-    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
-    missing = module.load_state_dict(state, strict=False)
-    if missing.unexpected_keys:
-        raise ConfigError(f"best checkpoint {best} does not match the model ({missing.unexpected_keys[:2]})")
-    return best
-
-
-def best_trainable_state(module: Any, trainer: Any) -> tuple[dict[str, Any] | None, str | None]:
-    """The weights to export: ``(consolidated trainable tensors on global rank 0 (None elsewhere), best ckpt)``.
-
-    A DeepSpeed checkpoint is a folder of shards; rank 0 consolidates it from the files. Otherwise the best
-    checkpoint (if any) is loaded into ``module`` on every rank and the live weights are gathered, which under
-    ZeRO-3 is a collective every rank must join (so this runs on all ranks).
-    """
-    from honeybee.training.strategies import gathered_trainable_state, read_zero_checkpoint
-
-    best = next(
-        (
-            cb.best_model_path
-            for cb in trainer.checkpoint_callbacks
-            if getattr(cb, "monitor", None) and cb.best_model_path
-        ),
-        None,
-    )
-    if best and Path(best).is_dir():
-        state = read_zero_checkpoint(best) if trainer.is_global_zero else None
-        trainer.strategy.barrier()
-        return state, best
-    return gathered_trainable_state(module, trainer), restore_best(module, trainer)
-
-
 def train(cfg: DictConfig) -> float:
     """Finetune ``cfg.model`` on ``cfg.data`` for stage ``cfg.stage.index`` and export the result.
 
-    Everything that can be checked without the model (config values, data files, records, the parent stage)
-    is checked first, so bad input fails in seconds with one line. Returns ``cfg.optimized_metric`` (the
-    stage's best validation score).
+    Everything that can be checked without the model (config values, data files, records, the parent stage,
+    the checkpoint to resume) is checked first, so bad input fails in seconds with one line; what needs the
+    model (loading it, records ``max_seq_len`` leaves) is checked before the run writes anything. SIGINT,
+    SIGTERM and SIGUSR1 stop it at the next step boundary with a resumable checkpoint
+    (``honeybee.training.signals``). Returns ``cfg.optimized_metric`` (the stage's best validation score).
     """
+    import sys
+
+    with StopSignals() as signals:
+        try:
+            return _train(cfg, signals)
+        except RunInterrupted as e:
+            if not e.printed:
+                print(f"honeybee: {e.message}", file=sys.stderr, flush=True)
+            import gc
+
+            # The interpreter's last garbage collection walks every object torch and Lightning made (~2.5 s
+            # on 2 cores). What the run wrote is on disk already (checkpoints are fsynced, loggers finalized),
+            # so skip it: a stopped run exits within a step, inside a scheduler's grace period.
+            gc.freeze()
+            raise
+
+
+def _train(cfg: DictConfig, signals: StopSignals) -> float:
     validate_train_config(cfg)
+    from honeybee.model.location import check_model_location
+
+    check_model_location(cfg.model)  # a local path that is not there: refused before any other work
     import lightning as L
 
     from honeybee.progressive.stages import attach_parent, resolve_parent
+    from honeybee.training.checkpoints import (
+        best_trainable_state,
+        check_not_finished,
+        resolve_ckpt_path,
+        resumed_precision,
+    )
     from honeybee.training.hardware import apply_hardware
 
     hw_plan = apply_hardware(cfg)
@@ -202,9 +144,7 @@ def train(cfg: DictConfig) -> float:
     splits = load_stage_records(cfg)
     parent = resolve_parent(cfg)
     out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     resolved = to_dict(cfg)
-    atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     from hydra.utils import instantiate
 
@@ -214,16 +154,24 @@ def train(cfg: DictConfig) -> float:
     from honeybee.model.loading import load_model, load_tokenizer, resolve_model_path
     from honeybee.model.lora import apply_lora, count_parameters
     from honeybee.progressive.stages import build_manifest, plateau_record, previous_best
+    from honeybee.training.checkpoints import AtomicCheckpointIO
     from honeybee.training.module import CausalLMModule
+    from honeybee.training.preemption import GracefulStop
     from honeybee.training.strategies import build_strategy
     from honeybee.utils.runinfo import git_commit, versions
 
     model_path = resolve_model_path(cfg.model)
     tokenizer = load_tokenizer(cfg.model, model_path)
     base = load_model(cfg.model, model_path)
+    revision = getattr(base.config, "_commit_hash", None)  # the hub commit, for the manifest
     model = (
         attach_parent(base, parent, str(cfg.stage.mode), cfg.lora) if parent else apply_lora(base, cfg.lora)
     )
+    dm = InstructionDataModule(cfg.data, tokenizer, splits, int(cfg.seed), str(out))
+    dm.tokenize()  # refuses a train split that max_seq_len empties
+    # Every refusal is behind us: from here on the run writes into its folder.
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     model.train()  # from_pretrained returns eval mode; dropout in LoRA layers should be active
     if cfg.hardware.get("gradient_checkpointing"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -251,19 +199,23 @@ def train(cfg: DictConfig) -> float:
     atomic_write_json(out / "run_info.json", run_info)
 
     style = PromptStyle.from_name(str(cfg.data.prompt_style), tokenizer)
-    dm = InstructionDataModule(cfg.data, tokenizer, splits, int(cfg.seed), str(out))
     module = CausalLMModule(model, to_dict(cfg.optim), bool(cfg.selective_loss))
-    callbacks = instantiate_callbacks(cfg)
+    from honeybee.training.callbacks import LastStepMetrics
+
+    callbacks = [*instantiate_callbacks(cfg), LastStepMetrics(), GracefulStop(signals)]
     if str(cfg.score.metric) == "val/task_score":
         from honeybee.training.callbacks import ValTaskScore
 
         callbacks.append(ValTaskScore(int(cfg.score.max_records), int(cfg.score.max_new_tokens)))
     loggers = instantiate_loggers(cfg)
+    strategy = build_strategy(cfg.strategy, cfg.trainer.get("accelerator"), cfg.data.batch_size)
     trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
         logger=loggers or False,
-        strategy=build_strategy(cfg.strategy, cfg.trainer.get("accelerator"), cfg.data.batch_size),
+        strategy=strategy,
+        # DeepSpeed writes its checkpoint folders itself; every other strategy saves through this plugin.
+        plugins=[] if str(cfg.strategy.name) == "deepspeed" else [AtomicCheckpointIO()],
     )
     from honeybee.training import tracking
 
@@ -290,6 +242,7 @@ def train(cfg: DictConfig) -> float:
         )
 
     trainer.fit(module, datamodule=dm, ckpt_path=ckpt_path)
+    finish_pending(signals)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     state, best_ckpt = best_trainable_state(module, trainer)
     best_score = next(
@@ -301,12 +254,16 @@ def train(cfg: DictConfig) -> float:
         metrics.get(str(cfg.score.metric)),
     )
     if trainer.is_global_zero:
+        from honeybee.model.location import describe_loaded
+
+        run_info["loaded"] = describe_loaded(cfg.model, model_path, revision)
         meta = {
             "prompt_style": str(cfg.data.prompt_style),
             "base_model": {
                 "name": cfg.model.name,
                 "name_or_path": cfg.model.get("name_or_path"),
                 "source": cfg.model.source,
+                "loaded": run_info["loaded"],
             },
             "lora": OmegaConf.to_container(cfg.lora, resolve=True),
             "experiment": str(cfg.experiment_name),
@@ -376,6 +333,8 @@ def train(cfg: DictConfig) -> float:
         manifest = build_manifest(cfg, parent, resolved, metrics, score, run_info, counts)
         # Written last: its presence marks the stage as finished for the next stage and the driver.
         atomic_write_json(out / "manifest.json", manifest)
+        for stale in out.glob("hpc_ckpt_*.ckpt"):  # a requeued SLURM job's resume points: the run is done
+            stale.unlink()
         if score["plateau"]:
             log.info(
                 "stage %s: best %s=%.4f did not beat stage %s (%.4f) by %s: plateau",

@@ -213,6 +213,24 @@ def test_issue_examples_read_as_the_issue_asks(tmp_path):
     obj.write_text(json.dumps({"instruction": "Q", "output": "A"}, indent=2))
     with pytest.raises(HoneybeeError, match=r"object\.json: expected a JSON array of records .*got object$"):
         load_alpaca(obj)
+    # The same shape on one line: the documented message too (not "line 1: missing field 'output'"), under
+    # either policy, since the object is the whole file...
+    line = tmp_path / "line.json"
+    line.write_text(json.dumps({"instruction": "Q"}) + "\n")
+    for policy in ("error", "skip"):
+        with pytest.raises(HoneybeeError) as e:
+            load_alpaca(line, policy)
+        assert str(e.value) == (
+            f"{line}: expected a JSON array of records (or JSON Lines, one record per line), got object "
+            "(read as one JSON Lines record: missing field 'output')"
+        )
+    # ...while a one-line object that is a record, or wraps a list of them, still reads.
+    line.write_text(json.dumps({"instruction": "Q", "output": "A"}))
+    assert [r.output for r in load_alpaca(line)] == ["A"]
+    line.write_text(
+        json.dumps({"data": [{"instruction": "Q", "output": "A"}, {"instruction": "R", "output": "B"}]})
+    )
+    assert [r.output for r in load_alpaca(line)] == ["A", "B"]
     null = write_records(
         tmp_path / "null.json", [{"instruction": "Q", "output": "A"}, {"instruction": None}], "array"
     )

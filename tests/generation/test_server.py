@@ -89,7 +89,7 @@ class FakeGenerator:
         self.calls: list[tuple[list[str], Sampling]] = []
 
     def complete(
-        self, requests: list[Request], sampling: Sampling, batch_size: int | None = None
+        self, requests: list[Request], sampling: Sampling, batch_size: int | None = None, cancel=None
     ) -> list[Completion]:
         self.calls.append(([r.prompt for r in requests], sampling))
         time.sleep(0.05)
@@ -116,7 +116,7 @@ def test_worker_batches_waiting_requests_and_separates_sampling():
 
 def test_worker_reports_failures_to_every_waiting_client():
     class Broken(FakeGenerator):
-        def complete(self, requests, sampling, batch_size=None):
+        def complete(self, requests, sampling, batch_size=None, cancel=None):
             raise RuntimeError("out of memory")
 
     worker = BatchWorker(Broken(), max_batch_size=4, batch_wait_ms=50)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from omegaconf import OmegaConf
 
-from honeybee.training.task import resumed_precision
+from honeybee.training.checkpoints import resumed_precision
 
 
 def _cfg(precision: str = "auto"):
