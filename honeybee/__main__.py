@@ -1,4 +1,4 @@
-"""``python -m honeybee <train|generate|evaluate|curate> [overrides]``: the entry points of an installed package."""
+"""``python -m honeybee <train|generate|evaluate|curate|export> [overrides]``: an installed package's entry points."""
 
 from honeybee.cli import main
 

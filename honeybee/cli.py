@@ -168,6 +168,10 @@ def discard_bare_run_dir() -> None:
 
     from hydra.core.hydra_config import HydraConfig
 
+    from honeybee.utils.rundir import discard_refused_run
+
+    if discard_refused_run():  # the folder as it was before Hydra ran (RunDirGuard, conf/hydra/default.yaml)
+        return
     if not HydraConfig.initialized():
         return
     hc = HydraConfig.get()
@@ -221,6 +225,12 @@ def _curate(cfg: Any) -> Any:
     return run_task(run_curate, cfg)
 
 
+def _export(cfg: Any) -> Any:
+    from honeybee.export.task import run_export
+
+    return run_task(run_export, cfg)
+
+
 # Each entry point's Hydra task function (conf/<name>.yaml). Module-level, so that sweep launchers (submitit)
 # pickle them by reference.
 ENTRY_POINTS: dict[str, Callable[[Any], Any]] = {
@@ -228,6 +238,7 @@ ENTRY_POINTS: dict[str, Callable[[Any], Any]] = {
     "generate": _generate,
     "evaluate": _evaluate,
     "curate": _curate,
+    "export": _export,
 }
 ENTRY_ENV = "HONEYBEE_ENTRY_POINT"
 
@@ -265,8 +276,13 @@ def curate() -> None:
     launch("curate")
 
 
+def export() -> None:
+    """``honeybee-export``: a run as one standalone folder, merged model or adapter (``python export.py``)."""
+    launch("export")
+
+
 def main() -> None:
-    """``python -m honeybee <train|generate|evaluate|curate> [overrides]``.
+    """``python -m honeybee <train|generate|evaluate|curate|export> [overrides]``.
 
     The entry point's name is also kept in ``$HONEYBEE_ENTRY_POINT``: Lightning starts the other DDP processes
     as ``python -m honeybee.__main__ <overrides>``, without it.

@@ -23,7 +23,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("progressive",),  # stage folders, lineage manifests
     ("generation",),  # engine, generator, server
     ("evaluation",),  # tasks, metrics, judge, held-out check
-    ("training", "curation", "config"),  # the train task and its config checks; the curation loop
+    ("training", "curation", "config", "export"),  # the train task and its config checks; the curation loop;
+    # the export task (merged model / adapter folder with a model card)
     ("cli", "__main__"),  # the entry points
     ("study",),  # studies: grids of train + evaluate runs and their report, driven through the cli: the top
 ]

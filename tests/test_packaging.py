@@ -70,7 +70,7 @@ def test_wheel_ships_the_configs_and_console_scripts(tmp_path):
     confs = {str(p.relative_to(ROOT)) for p in (ROOT / "conf").rglob("*.yaml")}
     assert {f"honeybee/{c}" for c in confs} <= names
     assert "honeybee/assets/materials_facts.csv" in names and "honeybee/__main__.py" in names
-    for name in ("train", "generate", "evaluate", "curate"):
+    for name in ("train", "generate", "evaluate", "curate", "export"):
         assert f"honeybee-{name} = honeybee.cli:{name}" in entry_points
 
 
@@ -85,7 +85,7 @@ def test_python_dash_m_honeybee_names_the_entry_points():
     assert done.returncode == 2
     assert (
         done.stderr.strip()
-        == "honeybee: error: usage: python -m honeybee {train,generate,evaluate,curate} [key=value ...]"
+        == "honeybee: error: usage: python -m honeybee {train,generate,evaluate,curate,export} [key=value ...]"
     )
 
 

@@ -6,6 +6,7 @@ adapter (``honeybee.json``) so generation and evaluation format prompts exactly 
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 from honeybee.data.records import Record
@@ -50,26 +51,75 @@ class PromptStyle:
         """Strings that end a generated answer besides the tokenizer's EOS token."""
         return []
 
+    def chat_template(self, bos: bool = False) -> str | None:
+        """A Jinja chat template that renders this style, for the tokenizer of an exported model.
+
+        ``apply_chat_template`` (transformers, vLLM's chat endpoint) then builds exactly the prompt honeybee's
+        server builds from the same messages (``Generator.chat_prompt``): the last user message is the
+        instruction and earlier messages become the input block as ``role: content`` lines. A conversation that
+        ends with an assistant message renders as prompt + answer + EOS (the training text). Templated text
+        is tokenized without special tokens, so ``bos`` (the tokenizer prepends a BOS token, as Gemma's does)
+        puts ``bos_token`` in the template itself. None: the style is the tokenizer's own template already.
+        """
+        body = self._template_body()
+        if body is None:
+            return None
+        return _TURNS + ("{{- bos_token -}}" if bos else "") + body + _ANSWER
+
+    def _template_body(self) -> str | None:
+        """Jinja that writes the prompt from the variables ``instruction`` and ``input`` (both stripped)."""
+        return None
+
+
+def _lit(text: str) -> str:
+    """``text`` as a Jinja string literal (Jinja reads JSON's escapes)."""
+    return json.dumps(text)
+
+
+# Shared by the single-turn styles' chat templates: messages -> (instruction, input, answer), as
+# Generator.chat_prompt maps them.
+_TURNS = (
+    "{%- set turns = messages -%}{%- set answer = none -%}"
+    "{%- if turns and turns[-1]['role'] == 'assistant' -%}"
+    "{%- set answer = turns[-1]['content'] -%}{%- set turns = turns[:-1] -%}{%- endif -%}"
+    "{%- set ns = namespace(context='') -%}"
+    "{%- for m in turns[:-1] -%}"
+    "{%- set ns.context = ns.context + ('' if loop.first else '\\n') + m['role'] + ': ' + m['content'] -%}"
+    "{%- endfor -%}"
+    "{%- set instruction = (turns[-1]['content'] if turns else '') | trim -%}"
+    "{%- set input = ns.context | trim -%}"
+)
+_ANSWER = "{%- if answer is not none -%}{{- answer + eos_token -}}{%- endif -%}"
+
 
 class Alpaca(PromptStyle):
     """HoneyBee's (Stanford Alpaca) format, with and without an input block."""
 
     name = "alpaca"
 
+    WITH_INPUT = (
+        "Below is an instruction that describes a task, paired with an input that provides further "
+        "context. Write a response that appropriately completes the request.\n\n### Instruction:\n"
+    )
+    NO_INPUT = (
+        "Below is an instruction that describes a task. Write a response that appropriately completes "
+        "the request.\n\n### Instruction:\n"
+    )
+
     def prompt(self, instruction: str, input: str = "") -> str:
         if input.strip():
-            return (
-                "Below is an instruction that describes a task, paired with an input that provides further "
-                "context. Write a response that appropriately completes the request.\n\n"
-                f"### Instruction:\n{instruction.strip()}\n\n### Input:\n{input.strip()}\n\n### Response:\n"
-            )
-        return (
-            "Below is an instruction that describes a task. Write a response that appropriately completes "
-            f"the request.\n\n### Instruction:\n{instruction.strip()}\n\n### Response:\n"
-        )
+            return f"{self.WITH_INPUT}{instruction.strip()}\n\n### Input:\n{input.strip()}\n\n### Response:\n"
+        return f"{self.NO_INPUT}{instruction.strip()}\n\n### Response:\n"
 
     def stop_strings(self) -> list[str]:
         return ["\n### Instruction:", "\n### Input:"]
+
+    def _template_body(self) -> str:
+        head, tail = _lit("\n\n### Input:\n"), _lit("\n\n### Response:\n")
+        return (
+            f"{{%- if input -%}}{{{{- {_lit(self.WITH_INPUT)} + instruction + {head} + input + {tail} -}}}}"
+            f"{{%- else -%}}{{{{- {_lit(self.NO_INPUT)} + instruction + {tail} -}}}}{{%- endif -%}}"
+        )
 
 
 class Plain(PromptStyle):
@@ -80,6 +130,9 @@ class Plain(PromptStyle):
     def prompt(self, instruction: str, input: str = "") -> str:
         parts = [instruction.strip()] + ([input.strip()] if input.strip() else [])
         return "\n".join(parts) + "\n"
+
+    def _template_body(self) -> str:
+        return "{{- instruction -}}{%- if input -%}{{- '\\n' + input -}}{%- endif -%}{{- '\\n' -}}"
 
 
 class Chat(PromptStyle):

@@ -78,7 +78,12 @@ def tokenize_record(
             keep = max(0, keep - max(1, len(prompt_ids) - budget))
     if len(prompt_ids) > budget:
         stats.prompt_truncated += 1
-        prompt_ids = prompt_ids[len(prompt_ids) - budget :]
+        bos = tokenizer.bos_token_id
+        if bos is not None and prompt_ids[0] == bos and budget > 1:
+            # Cut after the BOS the tokenizer prepended, not through it: Gemma without <bos> is far worse.
+            prompt_ids = [bos] + prompt_ids[len(prompt_ids) - budget + 1 :]
+        else:
+            prompt_ids = prompt_ids[len(prompt_ids) - budget :]
     ids = prompt_ids + resp_ids
     labels = list(ids) if train_on_prompt else [IGNORE_INDEX] * len(prompt_ids) + resp_ids
     stats.kept += 1

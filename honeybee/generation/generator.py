@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,6 +76,7 @@ class Generator:
         batch_size: int | None = None,
         progress: bool = False,
         share_prefix: bool = True,
+        cancel: threading.Event | None = None,
     ) -> list[Completion]:
         return generate(
             self.model,
@@ -84,6 +86,7 @@ class Generator:
             batch_size or self.batch_size,
             progress,
             share_prefix,
+            cancel,
         )
 
     def answer(

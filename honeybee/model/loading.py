@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import logging
 import os
 from pathlib import Path
@@ -63,19 +64,63 @@ def convert_gguf(package: str, filename: str | None, out: Path) -> Path:
     """De-quantise a packaged GGUF once into a safetensors folder (``out``), atomically."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    gguf = find_package_gguf(package, filename)
-    log.info("converting %s -> %s (one-off, ~25 s)", gguf.name, out)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    from honeybee.model.gguf import SOURCE_FILE, gguf_provenance, package_gguf
+
+    # A package that ships its GGUF in parts is assembled into a temp folder beside `out` (removed after).
+    with package_gguf(package, filename, out.parent) as gguf:
+        log.info("converting %s -> %s (one-off, ~0.5-1 min)", gguf.name, out)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        provenance = gguf_provenance(package, gguf)
     _detach_gguf_quantizer(model)
     with atomic_dir(out) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tok.save_pretrained(tmp)
+        # where these weights came from (package, file, quantisation): the model card of an export names it
+        (tmp / SOURCE_FILE).write_text(json.dumps(provenance, indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+def convert_gguf_file(gguf: Path) -> Path:
+    """De-quantise a ``.gguf`` file once into ``<cache>/models/gguf-<sha256 prefix>`` (keyed by content, so
+    a changed file is converted again) and return that folder."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from honeybee.model.gguf import SOURCE_FILE
+    from honeybee.utils.io import atomic_write_json
+    from honeybee.utils.runinfo import file_sha256
+
+    digest = file_sha256(gguf)
+    out = cache_dir() / "models" / f"gguf-{digest[:16]}"
+    if (out / "config.json").is_file():
+        return out
+    log.info("converting %s -> %s (one-off)", gguf, out)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise ConfigError(
+            f"model.name_or_path={gguf}: cannot read this GGUF ({str(e).splitlines()[0]})"
+        ) from None
+    _detach_gguf_quantizer(model)
+    with atomic_dir(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tok.save_pretrained(tmp)
+        atomic_write_json(tmp / SOURCE_FILE, {"gguf_file": str(gguf), "sha256": digest})
     return out
 
 
 def resolve_model_path(cfg: Any) -> str:
-    """Return a local folder or hub id for ``cfg`` (a ``conf/model/*.yaml`` node), converting/creating if needed."""
+    """Return a local folder or hub id for ``cfg`` (a ``conf/model/*.yaml`` node), converting/creating if needed.
+
+    An explicit ``model.name_or_path`` (a local folder, a ``.gguf`` file, another hub id) wins over the
+    config's packaged or tiny model; see ``honeybee.model.location``.
+    """
+    from honeybee.model.location import explicit_model_path
+
+    explicit = explicit_model_path(cfg)
+    if explicit is not None:
+        return str(convert_gguf_file(Path(explicit))) if explicit.endswith(".gguf") else explicit
     source = cfg.source
     if source == "hub":
         return str(cfg.name_or_path)
@@ -95,7 +140,10 @@ def load_tokenizer(cfg: Any, path: str | None = None) -> Any:
     from transformers import AutoTokenizer
 
     path = path or resolve_model_path(cfg)
-    tok = AutoTokenizer.from_pretrained(path, trust_remote_code=bool(cfg.get("trust_remote_code", False)))
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=bool(cfg.get("trust_remote_code", False)))
+    except (OSError, ValueError) as e:  # not on the hub / offline / no tokenizer files; ValueError: a bad id
+        raise ConfigError(f"cannot load the tokenizer of model {path!r}: {str(e).splitlines()[0]}") from None
     if tok.pad_token_id is None:
         # Padding is always masked out, so reusing EOS as pad is safe and keeps the vocabulary unchanged.
         tok.pad_token = tok.eos_token
@@ -126,7 +174,7 @@ def load_model(cfg: Any, path: str | None = None) -> Any:
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
-    except OSError as e:
+    except (OSError, ValueError) as e:  # ValueError: huggingface_hub's HFValidationError for a malformed id
         raise ConfigError(f"cannot load model {path!r}: {str(e).splitlines()[0]}") from None
     if (
         getattr(model, "hf_quantizer", None) is not None

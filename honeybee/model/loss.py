@@ -29,6 +29,20 @@ def split_backbone(model: Any) -> tuple[Any, Any] | None:
     return backbone, head
 
 
+def logit_softcap(model: Any) -> float | None:
+    """The model's ``final_logit_softcapping`` (logits -> cap * tanh(logits / cap)), or None.
+
+    The model applies it in its own forward after the LM head; the selective path calls the head directly, so it
+    must apply it too or its loss would differ from the model's.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    config = getattr(base, "config", None)
+    if config is not None and hasattr(config, "get_text_config"):
+        config = config.get_text_config()
+    cap = getattr(config, "final_logit_softcapping", None)
+    return float(cap) if cap else None
+
+
 def model_inputs(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Keyword arguments for the model besides ``input_ids``.
 
@@ -82,6 +96,7 @@ def causal_lm_loss(
         out = model(input_ids=batch["input_ids"], labels=labels, **kwargs)
         return out.loss, n
     backbone, head = parts
+    cap = logit_softcap(model)
     hidden = backbone(input_ids=batch["input_ids"], **kwargs).last_hidden_state
     mask = shift_labels != IGNORE_INDEX
     rows = hidden[:, :-1][mask]
@@ -92,5 +107,7 @@ def causal_lm_loss(
     total = hidden.new_zeros((), dtype=torch.float32)
     for i in range(0, rows.shape[0], chunk_size):
         logits = head(rows[i : i + chunk_size]).float()
+        if cap:  # as the model's own forward does before its loss (Gemma 2; Gemma 3 270M has none)
+            logits = torch.tanh(logits / cap) * cap
         total = total + F.cross_entropy(logits, targets[i : i + chunk_size], reduction="sum")
     return total / n, n

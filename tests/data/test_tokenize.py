@@ -52,6 +52,26 @@ def test_record_dropped_only_when_response_cannot_fit(tiny_tokenizer):
     assert 0 < stats.loss_token_fraction < 1
 
 
+def test_left_cut_keeps_the_bos_the_tokenizer_prepends(tiny_tokenizer):
+    """Gemma's tokenizer prepends <bos> and the model needs it: a prompt cut from the left keeps it."""
+
+    class WithBos:
+        bos_token_id, eos_token_id = 1, tiny_tokenizer.eos_token_id
+
+        def __call__(self, text, add_special_tokens=True):
+            ids = tiny_tokenizer(text, add_special_tokens=False)["input_ids"]
+            return {"input_ids": ([1] if add_special_tokens else []) + ids}
+
+    stats = TokenizeStats()
+    item = tokenize_record(
+        Record("why " * 100, "", "because"), WithBos(), PromptStyle.from_name("plain"), 64, stats=stats
+    )
+    full = WithBos()(("why " * 100).strip() + "\n")["input_ids"]
+    resp = tiny_tokenizer("because", add_special_tokens=False)["input_ids"] + [tiny_tokenizer.eos_token_id]
+    assert stats.prompt_truncated == 1 and len(item["input_ids"]) == 64
+    assert item["input_ids"] == [1] + full[len(full) - (63 - len(resp)) :] + resp
+
+
 def test_pad_collate_masks_padding():
     batch = [{"input_ids": [5, 6, 7], "labels": [-100, 6, 7]}, {"input_ids": [8], "labels": [8]}]
     out = pad_collate(batch, pad_id=0, pad_to_multiple_of=4)
