@@ -122,6 +122,46 @@ def _fill_labels(records: list[Record]) -> None:
             r.meta["labels"] = list(found)
 
 
+def _template(record: Record) -> str:
+    # The record's answer with its material made a placeholder: "Yes, {input} is metal."
+    out = record.output
+    return out.replace(record.input, "{input}") if record.input else out
+
+
+def _closest(own: str, templates: Counter) -> str:
+    """The template most like ``own`` (difflib ratio), the most frequent on a tie."""
+    from difflib import SequenceMatcher
+
+    return max(sorted(templates), key=lambda t: (SequenceMatcher(None, own, t).ratio(), templates[t]))
+
+
+def fill_answer_options(records: list[Record]) -> None:
+    """Give each classification record ``meta['options']``: one answer per label, in the order of its labels.
+
+    Likelihood scoring compares these as continuations of the prompt, so they are the records' own answer
+    forms, what training targets look like ("Yes, La2In is metal." / "No, La2In is not metal."), not bare
+    labels. The gold label's option is the record's own output; another label's is the answer form of that label
+    (from the records given, typically one file) closest to the record's own wording, with the record's
+    material put in, so the options differ in the label's words and not in paraphrase. A label no record
+    answers with falls back to the label itself.
+    """
+    by_label: dict[str, Counter] = {}
+    cls = [r for r in records if r.meta.get("task_type") == "classification" and r.meta.get("labels")]
+    for r in cls:
+        by_label.setdefault(str(r.meta["label"]), Counter())[_template(r)] += 1
+    for r in cls:
+        own = _template(r)
+        options = []
+        for label in r.meta["labels"]:
+            if label == r.meta["label"]:
+                options.append(r.output)
+            elif by_label.get(label):
+                options.append(_closest(own, by_label[label]).replace("{input}", r.input))
+            else:
+                options.append(str(label))
+        r.meta["options"] = options
+
+
 def load_file(path: str | Path, on_bad_record: str = "error") -> list[Record]:
     """Load one DARWIN instruction file; its stem names the task (a key of ``TASKS``).
 
@@ -142,6 +182,7 @@ def load_file(path: str | Path, on_bad_record: str = "error") -> list[Record]:
     if not records:
         raise DataError(f"{path}: no usable records")
     _fill_labels(records)
+    fill_answer_options(records)
     kinds = Counter(r.meta["task_type"] for r in records)
     log.info(
         "darwin_fair %s: %d record(s) (%s), %d negative, %d skipped",

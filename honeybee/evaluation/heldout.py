@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from functools import partial
 from typing import Any
 
-import torch
-
-from honeybee.data.collate import pad_collate
 from honeybee.data.prompts import PromptStyle
 from honeybee.data.records import Record
-from honeybee.data.tokenize import tokenize_record
 from honeybee.evaluation.extract import extract_number, snap_label
 from honeybee.generation.engine import generate_batch
-from honeybee.model.loss import causal_lm_loss
 
 
-@torch.inference_mode()
 def heldout_loss(
     model: Any,
     tokenizer: Any,
@@ -27,22 +20,13 @@ def heldout_loss(
     max_seq_len: int,
     batch_size: int = 16,
 ) -> dict[str, float]:
-    """Token-weighted mean response loss and perplexity over ``records``."""
-    items = [t for r in records if (t := tokenize_record(r, tokenizer, style, max_seq_len)) is not None]
-    collate = partial(pad_collate, pad_id=tokenizer.pad_token_id)
-    was_training = model.training
-    model.eval()
-    total, count = 0.0, 0
-    try:
-        device = next(model.parameters()).device
-        for i in range(0, len(items), batch_size):
-            batch = {k: v.to(device) for k, v in collate(items[i : i + batch_size]).items()}
-            loss, n = causal_lm_loss(model, batch)
-            total += float(loss) * n
-            count += n
-    finally:
-        model.train(was_training)
-    mean = total / max(count, 1)
+    """Token-weighted mean response loss and perplexity over ``records`` (those that fit ``max_seq_len``)."""
+    from honeybee.evaluation.likelihood import response_nll
+
+    scored = [
+        x for x in response_nll(model, tokenizer, style, records, max_seq_len, batch_size) if x is not None
+    ]
+    mean = sum(n for n, _ in scored) / max(sum(k for _, k in scored), 1)
     return {"loss": mean, "perplexity": math.exp(min(mean, 50.0))}
 
 
@@ -76,7 +60,9 @@ def task_metrics(records: list[Record], completions: list[str]) -> dict[str, dic
     for prop, pairs in sorted(groups.items()):
         kind = pairs[0][0].meta["task_type"]
         if kind == "regression":
-            parsed = [(float(r.meta["target"]), extract_number(c)) for r, c in pairs]
+            parsed = [
+                (float(r.meta["target"]), extract_number(c, str(r.meta.get("unit") or ""))) for r, c in pairs
+            ]
             ok = [(t, p) for t, p in parsed if p is not None]
             out[prop] = {
                 "n": len(pairs),
@@ -101,7 +87,8 @@ def record_correct(record: Record, completion: str, rtol: float = 0.1, atol: flo
     if kind == "classification" and record.meta.get("labels"):
         return snap_label(completion, list(record.meta["labels"])) == str(record.meta.get("label"))
     if kind == "regression" and record.meta.get("target") is not None:
-        pred, target = extract_number(completion), float(record.meta["target"])
+        pred = extract_number(completion, str(record.meta.get("unit") or ""))
+        target = float(record.meta["target"])
         return pred is not None and abs(pred - target) <= rtol * abs(target) + atol
     return " ".join(completion.lower().split()) == " ".join(record.output.lower().split())
 

@@ -12,13 +12,15 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
 from honeybee.evaluation.extract import snap_label
 
 NO_PREDICTION = "<no prediction>"
 
 
 def _none_if_nan(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else float(x)
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else float(x)
 
 
 def classification_scores(gold: Sequence[str], pred: Sequence[str | None]) -> dict[str, float | None]:
@@ -27,17 +29,29 @@ def classification_scores(gold: Sequence[str], pred: Sequence[str | None]) -> di
     F1 is taken over the labels that occur in ``gold`` or ``pred``. A None prediction (text that snapped to no
     label) is wrong: a false negative for its gold label, but a false positive for no label, so it lowers
     recall without inventing a class. Hence micro-F1 equals accuracy only when every prediction snapped.
-    """
-    from sklearn.metrics import accuracy_score, f1_score
 
+    The counting is numpy on a confusion count, not scikit-learn's ``f1_score`` (which gives the same numbers,
+    as tests/evaluation/test_eval_metrics.py checks): the bootstrap recomputes every metric a thousand times,
+    and scikit-learn's input validation alone costs a millisecond per call.
+    """
     if not gold:
         return {"accuracy": None, "micro_f1": None, "macro_f1": None}
-    y = [p if p is not None else NO_PREDICTION for p in pred]
     labels = sorted(set(gold) | {p for p in pred if p is not None})
+    index = {lab: i for i, lab in enumerate(labels)}
+    g = np.array([index[x] for x in gold])
+    p = np.array([-1 if x is None else index[x] for x in pred])
+    k = len(labels)
+    hit = g == p
+    tp = np.bincount(g[hit], minlength=k)
+    support = np.bincount(g, minlength=k)
+    predicted = np.bincount(p[p >= 0], minlength=k)
+    denom = support + predicted  # 2tp + fp + fn per label
+    f1 = np.divide(2 * tp, denom, out=np.zeros(k), where=denom > 0)
+    micro_denom = support.sum() + predicted.sum()
     return {
-        "accuracy": float(accuracy_score(gold, y)),
-        "micro_f1": float(f1_score(gold, y, labels=labels, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(gold, y, labels=labels, average="macro", zero_division=0)),
+        "accuracy": float(hit.mean()),
+        "micro_f1": float(2 * tp.sum() / micro_denom) if micro_denom else 0.0,
+        "macro_f1": float(f1.mean()),
     }
 
 
@@ -98,10 +112,9 @@ def regression_scores(targets: Sequence[float], preds: Sequence[float | None]) -
     """MAE, RMSE and R² over the parsed predictions, plus the parse-failure rate over all of them.
 
     Unparsed (None) or non-finite predictions are failures: left out of the error metrics (a model that
-    answers in words must not look accurate) and reported as ``parse_fail_rate`` beside them.
+    answers in words must not look accurate) and reported as ``parse_fail_rate`` beside them. R² is
+    scikit-learn's ``r2_score`` definition (1 - SS_res / SS_tot), computed in numpy for the bootstrap's sake.
     """
-    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
-
     ok = [(t, p) for t, p in zip(targets, preds) if p is not None and math.isfinite(p)]
     n = len(targets)
     out: dict[str, float | None] = {
@@ -113,11 +126,14 @@ def regression_scores(targets: Sequence[float], preds: Sequence[float | None]) -
         "r2": None,
     }
     if ok:
-        t, p = [a for a, _ in ok], [b for _, b in ok]
-        out["mae"] = float(mean_absolute_error(t, p))
-        out["rmse"] = float(math.sqrt(mean_squared_error(t, p)))
-        if len(ok) > 1 and len(set(t)) > 1:
-            out["r2"] = _none_if_nan(float(r2_score(t, p)))
+        t, p = np.array([a for a, _ in ok], dtype=float), np.array([b for _, b in ok], dtype=float)
+        err = p - t
+        with np.errstate(over="ignore", invalid="ignore"):
+            out["mae"] = _none_if_nan(float(np.abs(err).mean()))
+            out["rmse"] = _none_if_nan(float(np.sqrt((err**2).mean())))
+            ss_tot = float(((t - t.mean()) ** 2).sum())
+            if len(ok) > 1 and ss_tot > 0:
+                out["r2"] = _none_if_nan(1.0 - float((err**2).sum()) / ss_tot)
     return out
 
 

@@ -32,10 +32,24 @@ def fmt(value: Any) -> str:
     return str(value)
 
 
-def markdown_table(results: Results) -> str:
-    lines = ["| task | metric | value |", "| --- | --- | --- |"]
+def fmt_interval(iv: Any) -> str:
+    return "–" if not iv else f"[{fmt(iv[0])}, {fmt(iv[1])}]"
+
+
+def markdown_table(results: Results, intervals: Results | None = None) -> str:
+    """One row per (task, metric): its value and, when given, its 95 % bootstrap interval."""
+    if intervals is None:
+        lines = ["| task | metric | value |", "| --- | --- | --- |"]
+        for task, metrics in results.items():
+            lines += [f"| {task} | {m} | {fmt(v)} |" for m, v in metrics.items()]
+        return "\n".join(lines) + "\n"
+    lines = ["| task | metric | value | 95 % interval |", "| --- | --- | --- | --- |"]
     for task, metrics in results.items():
-        lines += [f"| {task} | {m} | {fmt(v)} |" for m, v in metrics.items()]
+        ivs = intervals.get(task) or {}
+        lines += [
+            f"| {task} | {m} | {fmt(v)} | {'' if is_count(m) else fmt_interval(ivs.get(m))} |"
+            for m, v in metrics.items()
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -153,12 +167,18 @@ def write_run_report(
     counts: dict[str, Any],
     settings: dict[str, Any],
     predictions: dict[str, list[dict[str, Any]]],
+    intervals: dict[str, dict[str, Any]] | None = None,
+    replicates: dict[str, dict[str, list[float | None]]] | None = None,
 ) -> Path:
-    """Write ``out/`` in one rename: results.json, report.md, plots/<task>.png, predictions/<task>.jsonl.
+    """Write ``out/`` in one rename: results.json, report.md, plots/<task>.png, predictions/<task>.jsonl and
+    bootstrap.json.
 
-    results.json is ``{"results": {task: {metric: value}}, "counts": ..., "settings": ...}``.
+    results.json is ``{"results": {task: {metric: value}}, "intervals": {task: {metric: [low, high]}},
+    "counts": ..., "settings": ...}``; bootstrap.json holds every metric's bootstrap replicates (the study pairs
+    them between models).
     """
     results = _json_safe(results)
+    intervals = intervals or {}
     with atomic_dir(out) as tmp:
         (tmp / "plots").mkdir()
         (tmp / "predictions").mkdir()
@@ -167,10 +187,19 @@ def write_run_report(
             (tmp / "predictions" / f"{task}.jsonl").write_text(text, encoding="utf-8")
         for task, metrics in results.items():
             task_bars(task, metrics, tmp / "plots" / f"{task}.png")
-        body = {"label": label, "results": results, "counts": counts, "settings": settings}
+        body = {
+            "label": label,
+            "results": results,
+            "intervals": intervals,
+            "counts": counts,
+            "settings": settings,
+        }
         (tmp / "results.json").write_text(_dump(body), encoding="utf-8")
+        if replicates:
+            reps = {t: {m: v for m, v in ms.items() if len(set(v)) > 1} for t, ms in replicates.items()}
+            (tmp / "bootstrap.json").write_text(json.dumps(reps, allow_nan=False) + "\n", encoding="utf-8")
         plots = "".join(f"![{t}](plots/{t}.png)\n" for t in results if (tmp / "plots" / f"{t}.png").is_file())
-        md = f"# Evaluation: {label}\n\n{markdown_table(results)}\n{plots}"
+        md = f"# Evaluation: {label}\n\n{markdown_table(results, intervals)}\n{plots}"
         (tmp / "report.md").write_text(md, encoding="utf-8")
     return out
 

@@ -6,6 +6,7 @@ import gc
 import logging
 import math
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,18 @@ def task_records(
     usable = [r for r in records if task.usable(r)]
     if not usable:
         raise DataError(f"task {name}: no {task.wants} in {where} ({len(records)} records)")
+    if len(usable) < len(records):
+        log.info(
+            "task %s: %d of %d records in %s are not scored (%s)",
+            name,
+            len(records) - len(usable),
+            len(records),
+            where,
+            f"not {task.wants}",
+        )
     limits = [int(x) for x in (tcfg.get("limit"), cfg.get("limit")) if x is not None]
     chosen = balanced_subset(usable, min(limits) if limits else None, task.group)
+    task.check_records(chosen, where)
     return chosen, {"data": where, "records": len(chosen), "usable": len(usable), "read": len(records)}
 
 
@@ -99,6 +110,14 @@ EVALUATE_RULES: dict[str, Num] = {
     "eval_task.*.data.split_seed": Num(0, SEED_MAX, integer=True),
     "eval_task.*.data.templates_per_property": Num(1, 4, integer=True),
     "eval_task.*.data.template_seed": Num(integer=True, hi=math.inf, note="any integer"),
+    "harness.num_fewshot": Num(0, 10**4, integer=True, nullable=True, required=False),
+    "harness.limit": Num(
+        0, 10**9, above=True, nullable=True, required=False, note="a count, or a fraction below 1"
+    ),
+    "harness.batch_size": Num(1, 4096, integer=True, required=False),
+    "bootstrap.resamples": Num(100, 10**6, integer=True),
+    "bootstrap.seed": Num(0, SEED_MAX, integer=True),
+    "bootstrap.confidence": Num(0, 1, above=True, below=True),
 }
 
 
@@ -108,10 +127,16 @@ def check_evaluate_config(cfg: DictConfig) -> list[str]:
     tasks = [cfg.tasks] if isinstance(cfg.tasks, str) else list(cfg.tasks or [])
     known = sorted(set(EvalTask.registry) & set(cfg.eval_task or {}))
     bad = [t for t in tasks if str(t) not in known]
-    if bad or not tasks:
+    if bad or not (tasks or cfg.get("harness")):
         p.append(f"unknown task {str(bad[0]) if bad else '(none)'!r} (choose from: {', '.join(known)})")
     if problem := mode_problem(cfg.cpu_prepack):
         p.append(problem)
+    from honeybee.evaluation.base import SCORINGS
+
+    for t in tasks:
+        scoring = (cfg.eval_task or {}).get(str(t), {}).get("scoring", "generate")
+        if scoring not in SCORINGS:
+            p.append(f"eval_task.{t}.scoring={scoring!r} is not one of: {', '.join(SCORINGS)}")
     if not any(k.startswith("sampling.") for k in p):
         p += sampling_problems(cfg)
     if p:
@@ -147,8 +172,17 @@ def _settings(cfg: DictConfig, names: list[str], source: ModelSource, style: str
         "split": str(cfg.split),
         "limit": cfg.get("limit"),
         "sampling": OmegaConf.to_container(cfg.sampling, resolve=True),
+        "bootstrap": bootstrap_settings(cfg).as_dict(),
         "tasks": {n: OmegaConf.to_container(cfg.eval_task[n], resolve=True) for n in names},
+        "harness": OmegaConf.to_container(cfg.harness, resolve=True) if cfg.get("harness") else None,
     }
+
+
+def bootstrap_settings(cfg: DictConfig) -> Any:
+    from honeybee.evaluation.bootstrap import Bootstrap
+
+    b = cfg.get("bootstrap") or {}
+    return Bootstrap(int(b.get("resamples", 1000)), int(b.get("seed", 0)), float(b.get("confidence", 0.95)))
 
 
 def _print_summary(per_run: dict[str, dict[str, dict[str, Any]]]) -> None:
@@ -173,6 +207,7 @@ def evaluate(cfg: DictConfig) -> None:
     Everything checkable without a model (task names, folders, base models, data, the judge endpoint) is
     checked first, so bad input fails in seconds with one line and no report is started.
     """
+    from honeybee.evaluation.bootstrap import bootstrap, records_hash
     from honeybee.evaluation.report import log_wandb, write_comparison, write_run_report
     from honeybee.generation.source import resolve_source
     from honeybee.generation.task import sampling_from
@@ -187,7 +222,10 @@ def evaluate(cfg: DictConfig) -> None:
         )
         for s in specs
     ]
+    from honeybee.evaluation import harness
+
     tasks = {n: EvalTask.create(n, cfg.eval_task[n]) for n in names}
+    harness_plan = harness.plan(cfg)
     # The base model has no split of its own: it is scored on the split of the runs it is compared with.
     shared = next((s.run_dir for s in sources if s.run_dir is not None), None)
     data = [{n: task_records(tasks[n], n, src.run_dir or shared, cfg) for n in names} for src in sources]
@@ -203,14 +241,41 @@ def evaluate(cfg: DictConfig) -> None:
         gen = Generator.load(
             src, cfg.get("prompt_style"), str(cfg.device), int(cfg.batch_size), cfg.cpu_prepack
         )
-        results, counts, predictions = {}, {}, {}
+        results, counts, predictions, intervals, replicates = {}, {}, {}, {}, {}
         for n, (records, count) in recs.items():
             log.info("%s: task %s on %d records from %s", label, n, len(records), count["data"])
+            t0 = time.perf_counter()
             rows = tasks[n].run(gen, records, sampling_from(cfg))
-            results[n], counts[n], predictions[n] = tasks[n].metrics(rows), count, rows
+            results[n], predictions[n] = tasks[n].metrics(rows), rows
+            strata = [tasks[n].stratum(r) for r in rows]
+            intervals[n], replicates[n] = bootstrap(tasks[n].metrics, rows, strata, bootstrap_settings(cfg))
+            counts[n] = {
+                **count,
+                "records_hash": records_hash(rows),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
+            log.info("%s: task %s took %.1f s", label, n, counts[n]["seconds"])
+        if harness_plan is not None:
+            t0 = time.perf_counter()
+            results[harness.TASK], intervals[harness.TASK], predictions[harness.TASK] = harness.run(
+                harness_plan, gen, bootstrap_settings(cfg)
+            )
+            counts[harness.TASK] = {
+                "tasks": harness_plan.tasks,
+                "include_path": harness_plan.include_path,
+                "records": len(predictions[harness.TASK]),
+                "seconds": round(time.perf_counter() - t0, 2),
+            }
         folder = out / folder_name(label)
         write_run_report(
-            folder, label, results, counts, _settings(cfg, names, src, gen.style.name), predictions
+            folder,
+            label,
+            results,
+            counts,
+            _settings(cfg, names, src, gen.style.name),
+            predictions,
+            intervals,
+            replicates,
         )
         log.info("report: %s", folder / "report.md")
         if use_wandb:

@@ -14,13 +14,15 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from omegaconf import ListConfig, OmegaConf
+
 from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import ConfigError
 from honeybee.utils.overrides import group_options
 from honeybee.utils.paths import CONF_DIR
 
 # Which way each metric improves; a metric not listed (and not ending in one of these) counts as higher-better.
-LOWER_IS_BETTER = ("mae", "rmse", "loss", "perplexity", "parse_fail", "missing", "error")
+LOWER_IS_BETTER = ("mae", "rmse", "loss", "perplexity", "parse_fail", "missing", "error", "nll", "range_rate")
 
 
 @dataclass
@@ -211,7 +213,11 @@ def validate(study: Any, check_train: Any = None) -> list[str]:
         p.append("study.stages: empty grid (no stage and no base model: nothing to run)")
     tasks = list((study.get("eval") or {}).get("tasks") or [])
     known = group_options(CONF_DIR, "eval_task") or []
-    if not tasks:
+    raw_ovs = (study.get("eval") or {}).get("overrides") or []
+    # unresolved: an override's ${...} needs a Hydra app
+    ovs = OmegaConf.to_container(raw_ovs, resolve=False) if isinstance(raw_ovs, ListConfig) else raw_ovs
+    harness = any(str(o).startswith("harness=") for o in ovs or [])
+    if not tasks and not harness:
         p.append(f"study.eval.tasks: empty (choose from: {', '.join(known)})")
     for t in tasks:
         if str(t) not in known:
@@ -256,10 +262,12 @@ def check(study: Any, check_train: Any = None) -> list[Cell]:
 
 
 def task_columns(study: Any) -> list[dict[str, Any]]:
-    """The metrics the report tabulates (``study.eval.metrics``: ``{task: [metric, ...]}``)."""
+    """The metrics the report tabulates (``study.eval.metrics``: ``{task: [metric, ...]}``); ``lm_eval`` columns
+    (``{lm_eval: [<harness task>/acc]}``) come from ``harness=lm_eval`` in ``study.eval.overrides``."""
     out = []
     wanted = to_dict((study.get("eval") or {}).get("metrics") or {}, resolve=False)
-    for t in (study.get("eval") or {}).get("tasks") or []:
+    tasks = [str(t) for t in (study.get("eval") or {}).get("tasks") or []]
+    for t in [*tasks, *(["lm_eval"] if "lm_eval" in wanted and "lm_eval" not in tasks else [])]:
         for m in wanted.get(str(t)) or []:
             out.append(
                 {"key": f"{t}/{m}", "task": str(t), "metric": str(m), "higher_is_better": higher_is_better(m)}

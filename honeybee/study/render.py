@@ -52,6 +52,8 @@ def cell_text(row: dict[str, Any], key: str) -> tuple[str, bool, str]:
         text = fmt(m["mean"]) if row["is_base"] else f"{fmt(m['mean'])} (n=1)"
     if 2 <= m["n"] < row["expected_n"]:
         text += f" (n={m['n']})"
+    if m.get("interval"):
+        text += f" [{fmt(m['interval'][0])}, {fmt(m['interval'][1])}]"
     marks = (stats.DAGGER if m["dagger"] else "") + (stats.DOUBLE_DAGGER if m["double_dagger"] else "")
     return text, bool(m["best"]), marks
 
@@ -77,12 +79,29 @@ def results_table(summary: dict[str, Any], bold: bool = False) -> tuple[list[str
 def _header_lines(s: dict[str, Any]) -> list[str]:
     name = s["name"] + s["tag"]  # the study folder's name: a follow-up's tag is its suffix (-replay)
     swept = ", ".join(f"{k} ∈ {v}" for k, v in s["swept"].items()) or "nothing"
-    return [
+    lines = [
         f"Study **{name}** — seeds {s['seeds']}, swept: {swept}.",
         f"{s['cells_finished']} of {s['cells_total']} cells finished"
         + (f" (missing: {', '.join(s['cells_missing'])})" if s["cells_missing"] else "")
         + f"; total wall time {fmt(s['total_wall_s'])} s, {s['total_train_tokens']:,} training tokens.",
     ]
+    recs = s.get("records") or {}
+    if recs:
+        lines.append(
+            "Evaluation records per cell (the same in every cell): "
+            + ", ".join(
+                f"{t} {fmt(r.get('n'))} ({fmt(r.get('median_seconds'))} s)" for t, r in sorted(recs.items())
+            )
+            + "."
+        )
+    res = {k: v for k, v in (s.get("resolution") or {}).items() if v is not None}
+    if res:
+        lines.append(
+            "Smallest difference a column's interval resolves (median 95 % half-width over cells): "
+            + ", ".join(f"{k} ±{fmt(v)}" for k, v in res.items())
+            + "."
+        )
+    return lines
 
 
 def _pvo_lines(s: dict[str, Any]) -> list[str]:
@@ -95,8 +114,15 @@ def _pvo_lines(s: dict[str, Any]) -> list[str]:
                 " (progressive better)" if (c["diff"] > 0) == c["higher_is_better"] else " (one-shot better)"
             )
         p = f"p = {fmt_p(c['p'])} (Welch)" if c["p"] is not None else f"no test ({c['reason']})"
+        paired = c.get("paired") or {}
+        iv = paired.get("interval")
+        pair = ""
+        if iv:
+            verdict = "excludes 0" if iv[0] > 0 or iv[1] < 0 else "includes 0"
+            pair = f", paired per record [{fmt(iv[0])}, {fmt(iv[1])}] ({verdict})"
         out.append(
-            f"- {c['task']}{where}: {c['progressive_row']} − {c['one_shot_row']} = {fmt(c['diff'])}{better}, {p}"
+            f"- {c['task']}{where}: {c['progressive_row']} − {c['one_shot_row']} = {fmt(c['diff'])}{better}"
+            f"{pair}, {p}"
         )
     return out
 
@@ -132,6 +158,7 @@ def _notes(s: dict[str, Any]) -> list[str]:
         "Cells are mean ± std (ddof=1) over seeds; '(n=1)' a single value, no test; '(n=k)' fewer seeds than "
         "planned finished; '–' missing. **Bold**: best in the column by its direction (↑ higher is better, "
         "↓ lower).",
+        s["tests"].get("interval", "[low, high]: 95 % bootstrap interval over records") + ".",
         s["tests"]["dagger"] + ".",
         s["tests"]["double_dagger"] + ".",
         "Progressive vs one-shot: " + s["tests"]["progressive_vs_one_shot"] + ".",

@@ -15,10 +15,8 @@ evaluating keeps its finished training run and only re-evaluates. So a SIGKILL l
 from __future__ import annotations
 
 import copy
-import csv
 import json
 import logging
-import math
 import os
 import shutil
 import sys
@@ -30,7 +28,8 @@ from typing import Any
 
 from omegaconf import DictConfig, open_dict
 
-from honeybee.study.plan import Cell, check, study_record
+from honeybee.study.cellio import eval_extras, flatten_metrics, per_record, read_curves
+from honeybee.study.plan import Cell, check, study_record, task_columns
 from honeybee.utils.cfg import to_dict
 from honeybee.utils.errors import ConfigError, HoneybeeError
 from honeybee.utils.io import atomic_write_json, atomic_write_jsonl
@@ -272,60 +271,6 @@ def evaluate_cell(root: Path, cfg: DictConfig, cell: Cell, train_dir: Path | Non
     return {"path": str(found[0]), **json.loads(found[0].read_text(encoding="utf-8"))}
 
 
-def flatten_metrics(results: dict[str, Any]) -> dict[str, float]:
-    """``{task: {metric: value, sub: {...}}}`` -> ``{"task/metric": v, "task/sub/metric": v}``; numbers only."""
-    out: dict[str, float] = {}
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for k, v in node.items():
-                walk(f"{prefix}/{k}" if prefix else str(k), v)
-        elif isinstance(node, int | float) and not isinstance(node, bool) and math.isfinite(float(node)):
-            out[prefix] = float(node)
-
-    walk("", results)
-    return out
-
-
-def per_record(eval_dir: Path) -> dict[str, list[int]]:
-    """0/1 correctness per evaluated record, in record order (the same records for every cell), for each metric
-    that is the mean of it: DARWIN's ``classification.accuracy`` and ``<property>.accuracy``, a MatSci-NLP
-    label task's ``<task>.micro_f1`` (one label per record: micro-F1 = accuracy) and SciInstruct's accuracy.
-    The report pairs them with the base model's for an exact McNemar test."""
-    out: dict[str, list[int]] = {}
-    for task in ("darwin_fair", "matsci_nlp", "sciinstruct"):
-        path = eval_dir / "predictions" / f"{task}.jsonl"
-        if not path.is_file():
-            continue
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        for r in rows:
-            if "correct" not in r:
-                continue
-            if task == "darwin_fair":
-                keys = ["classification.accuracy", f"{r.get('property')}.accuracy"]
-            elif task == "matsci_nlp":
-                keys = [f"{r.get('task')}.micro_f1"]
-            else:
-                keys = ["accuracy"]
-            for k in keys:
-                out.setdefault(f"{task}/{k}", []).append(int(bool(r["correct"])))
-    return out
-
-
-def read_curves(run: Path) -> dict[str, list[list[float]]]:
-    """``train_loss`` and ``val_loss`` as ``[[step, value], ...]`` from the run's ``metrics.csv``."""
-    curves: dict[str, list[list[float]]] = {"train_loss": [], "val_loss": []}
-    path = run / "metrics.csv"
-    if not path.is_file():
-        return curves
-    with path.open(encoding="utf-8") as f:
-        for row in csv.DictReader(f):
-            for col, key in (("train/loss", "train_loss"), ("val/loss", "val_loss")):
-                if row.get(col) not in (None, "") and row.get("step") not in (None, ""):
-                    curves[key].append([float(row["step"]), float(row[col])])
-    return curves
-
-
 def run_cell(root: Path, cfg: DictConfig, cell: Cell) -> dict[str, Any]:
     """Train (unless base) and evaluate ``cell``; write its ``result.json`` last. Returns the result."""
     t0 = time.perf_counter()
@@ -353,6 +298,7 @@ def run_cell(root: Path, cfg: DictConfig, cell: Cell) -> dict[str, Any]:
         "status": "done",
         "metrics": flatten_metrics(evaluated.get("results") or {}),
         "per_record": per_record(Path(evaluated["path"]).parent),
+        **eval_extras(evaluated, [str(t["key"]) for t in task_columns(cfg.study)]),
         "cost": {
             "wall_s": round(time.perf_counter() - t0, 3),
             "train_wall_s": round(train_s, 3),

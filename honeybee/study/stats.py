@@ -157,3 +157,46 @@ def welch(a: Sequence[Any], b: Sequence[Any]) -> dict[str, Any]:
         if out["p"] is None:
             out["reason"] = "t undefined"
     return out
+
+
+def replicate_mean(replicates: Sequence[Sequence[Any]]) -> list[float | None]:
+    """Replicate-wise mean over cells (seeds) of bootstrap replicates drawn on the same records: replicate ``b`` of
+    the mean is the mean of each cell's replicate ``b`` (None where any cell's is undefined)."""
+    if not replicates:
+        return []
+    n = min(len(r) for r in replicates)
+    out: list[float | None] = []
+    for b in range(n):
+        vals = [r[b] for r in replicates]
+        ok = finite(vals)
+        out.append(float(np.mean(ok)) if len(ok) == len(vals) else None)
+    return out
+
+
+def interval(values: Sequence[Any], confidence: float = 0.95, min_defined: float = 0.9) -> list[float] | None:
+    """Percentile interval of bootstrap replicate values; None when fewer than ``min_defined`` are finite."""
+    ok = finite(values)
+    if not ok or len(ok) < min_defined * len(values):
+        return None
+    alpha = (1 - confidence) / 2
+    lo, hi = np.quantile(ok, [alpha, 1 - alpha])
+    return [float(lo), float(hi)]
+
+
+def paired_difference(
+    a: Sequence[Sequence[Any]], b: Sequence[Sequence[Any]], confidence: float = 0.95
+) -> dict[str, Any]:
+    """Per-record paired difference of two rows, seed by seed, combined over seeds.
+
+    ``a[s]`` and ``b[s]`` are the bootstrap replicates of the same metric for seed ``s`` of each row, drawn on the
+    same records (replicate ``k`` resamples the same records in every cell): ``a[s][k] - b[s][k]`` is a paired
+    replicate of the difference within seed ``s``, and their mean over seeds a replicate of the seed-averaged
+    difference. Returns ``{"interval", "seeds"}`` (the interval None when there is nothing to pair).
+    """
+    diffs = []
+    for ra, rb in zip(a, b):
+        n = min(len(ra), len(rb))
+        diffs.append([x - y if x is not None and y is not None else None for x, y in zip(ra[:n], rb[:n])])
+    if not diffs:
+        return {"interval": None, "seeds": 0}
+    return {"interval": interval(replicate_mean(diffs), confidence), "seeds": len(diffs)}

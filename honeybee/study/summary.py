@@ -70,7 +70,7 @@ def load_results(study_dir: Path, cell_ids: list[str]) -> dict[str, dict[str, An
         # a cell that did not finish (status other than done) is counted as missing; its metrics may be absent
         if r.get("status", "done") == "done":
             _need(isinstance(r.get("metrics"), dict), path, "'metrics' must be an object")
-        for key in ("cost", "curves", "per_record", "swept"):
+        for key in ("cost", "curves", "per_record", "swept", "intervals", "replicates", "records"):
             _need(isinstance(r.get(key, {}), dict), path, f"'{key}' must be an object")
         out[cid] = {**r, "cell": str(r.get("cell") or cid)}
     return out
@@ -133,6 +133,7 @@ def summarize(study: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict
                 )
             else:
                 m["seed_test"], m["paired_test"] = None, None
+            m["interval"] = _row_interval(cells, key)
             m["dagger"] = stats.significant((m["seed_test"] or {}).get("p"))
             m["double_dagger"] = stats.significant((m["paired_test"] or {}).get("p"))
             metrics[key] = m
@@ -169,20 +170,91 @@ def summarize(study: dict[str, Any], results: dict[str, dict[str, Any]]) -> dict
         "total_wall_s": sum(_num(c.get("wall_s")) or 0.0 for c in finished_cost),
         "total_train_tokens": int(sum(_num(c.get("train_tokens")) or 0 for c in finished_cost)),
         "rows": out_rows,
-        "progressive_vs_one_shot": progressive_vs_one_shot(out_rows, tasks),
+        "progressive_vs_one_shot": progressive_vs_one_shot(out_rows, tasks, done),
+        "records": _records(done),
+        "resolution": {t["key"]: _resolution(done, t["key"]) for t in tasks},
         "cells": {cid: _cell_record(r) for cid, r in done.items()},
         "tests": {
             "dagger": f"{stats.DAGGER} p < {stats.ALPHA}: {stats.SEED_TEST_ONE_SAMPLE} when the base row has one "
             f"cell, else {stats.SEED_TEST_WELCH}; over the seed values of the row",
             "double_dagger": f"{stats.DOUBLE_DAGGER} p < {stats.ALPHA}: {stats.PAIRED_TEST}, where 0/1 "
             "per-record outcomes exist for the base and the row",
-            "progressive_vs_one_shot": "Welch t-test over seeds: final progressive stage vs one-shot",
+            "progressive_vs_one_shot": "Welch t-test over seeds: final progressive stage vs one-shot; the "
+            "paired interval is the 95 % bootstrap interval of the per-record difference (records resampled "
+            "alike in both cells of a seed, differences averaged over seeds)",
+            "interval": "[low, high]: 95 % bootstrap interval over evaluation records of the row's value (of the "
+            "seed mean for several seeds: replicate-wise means, so it is the record noise, not the seed spread)",
         },
     }
 
 
-def progressive_vs_one_shot(rows: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per swept setting and task: the final progressive stage minus one-shot, with a Welch p."""
+def _same_records(cells: list[dict[str, Any]], key: str) -> bool:
+    task = key.partition("/")[0]
+    hashes = {((c.get("records") or {}).get(task) or {}).get("hash") for c in cells}
+    return len(hashes) == 1 and None not in hashes
+
+
+def _row_interval(cells: list[dict[str, Any]], key: str) -> list[float] | None:
+    """The row's 95 % interval over records: of the seed mean when every cell has replicates drawn on the
+    same records, else a single cell's own interval."""
+    reps = [(c.get("replicates") or {}).get(key) for c in cells]
+    if cells and all(reps) and _same_records(cells, key):
+        return stats.interval(stats.replicate_mean(reps))  # type: ignore[arg-type]
+    if len(cells) == 1:
+        iv = (cells[0].get("intervals") or {}).get(key)
+        return [float(iv[0]), float(iv[1])] if isinstance(iv, list) and len(iv) == 2 else None
+    return None
+
+
+def _records(done: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Records scored per eval task (the same for every cell) and the median evaluation seconds per cell."""
+    out: dict[str, Any] = {}
+    for r in done.values():
+        for task, rec in (r.get("records") or {}).items():
+            d = out.setdefault(task, {"n": rec.get("n"), "seconds": []})
+            if _num(rec.get("seconds")) is not None:
+                d["seconds"].append(float(rec["seconds"]))
+    for d in out.values():
+        secs = sorted(d.pop("seconds"))
+        d["median_seconds"] = secs[len(secs) // 2] if secs else None
+    return out
+
+
+def _resolution(done: dict[str, dict[str, Any]], key: str) -> float | None:
+    """The median half-width of the cells' 95 % intervals of ``key``: differences smaller than this are within
+    the evaluation's record noise."""
+    widths = sorted(
+        (float(iv[1]) - float(iv[0])) / 2
+        for r in done.values()
+        if isinstance(iv := (r.get("intervals") or {}).get(key), list) and len(iv) == 2
+    )
+    return widths[len(widths) // 2] if widths else None
+
+
+def _paired(prog: dict[str, Any], one: dict[str, Any], done: dict[str, dict[str, Any]], key: str) -> dict:
+    """Progressive minus one-shot record by record, within each seed both have, averaged over seeds."""
+    by_seed = {}
+    for cid in prog["cells"]:
+        for oid in one["cells"]:
+            if done[cid].get("seed") == done[oid].get("seed"):
+                by_seed[done[cid].get("seed")] = (done[cid], done[oid])
+    pairs = [by_seed[s] for s in sorted(by_seed, key=str)]
+    diffs = [(_num(a["metrics"].get(key)), _num(b["metrics"].get(key))) for a, b in pairs]
+    ok = [x - y for x, y in diffs if x is not None and y is not None]
+    out: dict[str, Any] = {"diff": sum(ok) / len(ok) if ok else None, "interval": None, "seeds": len(ok)}
+    reps = [((a.get("replicates") or {}).get(key), (b.get("replicates") or {}).get(key)) for a, b in pairs]
+    ra = [x for x, _ in reps if x]
+    rb = [y for _, y in reps if y]
+    if pairs and len(ra) == len(rb) == len(pairs) and _same_records([c for p in pairs for c in p], key):
+        out["interval"] = stats.paired_difference(ra, rb)["interval"]
+    return out
+
+
+def progressive_vs_one_shot(
+    rows: list[dict[str, Any]], tasks: list[dict[str, Any]], done: dict[str, dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Per swept setting and task: the final progressive stage minus one-shot, with a Welch p over seeds and,
+    where the cells carry bootstrap replicates, the paired per-record difference with its interval."""
     out = []
     for setting in dict.fromkeys(r["setting"] for r in rows):
         prog = [
@@ -202,6 +274,7 @@ def progressive_vs_one_shot(rows: list[dict[str, Any]], tasks: list[dict[str, An
                     "one_shot_row": one[0]["row"],
                     "higher_is_better": t["higher_is_better"],
                     **stats.welch(a, b),
+                    "paired": _paired(final, one[0], done or {}, t["key"]),
                 }
             )
     return out
@@ -220,6 +293,8 @@ def _cell_record(r: dict[str, Any]) -> dict[str, Any]:
         "cost",
         "curves",
         "run_dir",
+        "intervals",
+        "records",
     )
     out = {k: r.get(k) for k in keep}
     out["per_record_n"] = {k: len(v) for k, v in (r.get("per_record") or {}).items() if isinstance(v, list)}

@@ -93,6 +93,9 @@ ALLOWED: dict[str, tuple[set[str], str]] = {
     "eval_task.*.rel_tol": ({"zero"}, "exact match"),
     "eval_task.*.max_retries": ({"zero"}, "no retries"),
     "eval_task.*.temperature": ({"zero"}, "greedy judge"),
+    "bootstrap.seed": ({"zero"}, "seeds start at 0"),
+    "harness.num_fewshot": ({"zero", "null"}, "zero-shot; null: each task's default"),
+    "harness.limit": ({"null"}, "null: every document"),
     **{f"{role}.concurrency": ({"null"}, "null: one call at a time") for role in ROLES},
     **{f"{role}.batch_wait_s": ({"zero"}, "no wait: batch whatever is queued") for role in ROLES},
     **{f"{role}.timeout_s": ({"null"}, "null: the SDK's default") for role in ROLES},
@@ -166,7 +169,10 @@ TRAIN_GROUPS = ["model", "lora", "data", "strategy", "trainer", "callbacks", "de
 CONFIGS = {
     "train": [[]] + [[f"{g}={o}"] for g in TRAIN_GROUPS for o in _options(g)],
     "generate": [[]],
-    "evaluate": [["tasks=[perplexity,judge,similarity,darwin_fair,matsci_nlp,sciinstruct]"]],
+    "evaluate": [
+        ["tasks=[perplexity,judge,similarity,darwin_fair,matsci_nlp,sciinstruct]"],
+        ["tasks=[perplexity]", "harness=lm_eval"],
+    ],
     "curate": [[]]
     + [[f"backend@{r}={b}" for r in ("instructor", "verifier", "evaluator")] for b in _options("backend")],
 }

@@ -20,6 +20,7 @@ from honeybee.data.darwin_fair import (
     records_from_table,
 )
 from honeybee.data.darwin_tasks import TASKS
+from honeybee.data.records import Record
 from honeybee.data.sources import load_records
 from honeybee.utils.errors import ConfigError, DataError
 
@@ -409,3 +410,58 @@ def test_bad_tables(tmp_path, caplog):
         records_from_table(p, "composition", "band gap", templates=["What is {name}?"])
     with pytest.raises(ConfigError, match="task_type='ranking'"):
         records_from_table(p, "composition", "band gap", task_type="ranking")
+
+
+def _yes_no(material: str, label: str, text: str) -> Record:
+    meta = {"task_type": "classification", "property": "glass_forming_ability", "label": label}
+    return Record(
+        "Does given composition have glass formation ability?",
+        material,
+        text,
+        {**meta, "labels": ["Yes", "No"]},
+    )
+
+
+def test_answer_options_are_the_records_own_forms_in_its_wording():
+    from honeybee.data.darwin_fair import fill_answer_options
+
+    recs = [
+        _yes_no("Ni75P18W7", "Yes", "Yes, Ni75P18W7 has glass formation ability."),
+        _yes_no("Cr11Fe12", "No", "No, Cr11Fe12 does not have glass formation ability."),
+        _yes_no("Zr65Cu35", "Yes", "Yes, Zr65Cu35 has glass-forming ability."),
+        _yes_no("Al90Fe10", "No", "No, Al90Fe10 does not have glass-forming ability."),
+        _yes_no("Pd40Ni40", "No", "No, Pd40Ni40 does not have glass-forming ability."),
+    ]
+    recs.append(
+        Record(
+            "Is it metal?",
+            "Cu",
+            "Yes, Cu is metal.",
+            {"task_type": "classification", "label": "Yes", "labels": ["Yes", "Maybe"]},
+        )
+    )
+    fill_answer_options(recs)
+    assert recs[0].meta["options"] == [
+        "Yes, Ni75P18W7 has glass formation ability.",
+        "No, Ni75P18W7 does not have glass formation ability.",  # the same paraphrase, not the commoner one
+    ]
+    assert recs[2].meta["options"] == [
+        "Yes, Zr65Cu35 has glass-forming ability.",
+        "No, Zr65Cu35 does not have glass-forming ability.",
+    ]
+    assert recs[1].meta["options"][1] == recs[1].output and recs[1].meta["options"][0].startswith(
+        "Yes, Cr11Fe12 has"
+    )
+    # a label no record answers with falls back to the label itself
+    assert recs[5].meta["options"] == ["Yes, Cu is metal.", "Maybe"]
+
+
+@needs_shared(DARWIN)
+def test_real_classification_files_get_two_options_each():
+    recs = load_darwin_fair(DARWIN, tasks=["matbench_is_metal", "matbench_glass"])
+    cls = [r for r in recs if r.meta["task_type"] == "classification"]
+    assert len(cls) > 900
+    for r in cls:
+        opts = r.meta["options"]
+        assert len(opts) == 2 and opts[r.meta["labels"].index(r.meta["label"])] == r.output
+        assert all(r.input in o for o in opts) and opts[0].startswith("Yes") and opts[1].startswith("No")

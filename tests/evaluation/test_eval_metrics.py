@@ -6,13 +6,16 @@ import json
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from honeybee.data.records import Record
 from honeybee.evaluation import metrics as M
 from honeybee.evaluation.judge import parse_judge_reply, render
+from honeybee.evaluation.open_tasks import SciInstruct
 from honeybee.evaluation.report import comparison_table, markdown_table, stage_axis, write_run_report
-from honeybee.evaluation.tasks import DarwinFair, EvalTask, MatSciNLP, SciInstruct, balanced_subset
+from honeybee.evaluation.tasks import DarwinFair, EvalTask, MatSciNLP, balanced_subset
 
 CRITERIA = ["accuracy", "relevance", "completeness", "reasonableness"]
 
@@ -126,7 +129,7 @@ def test_darwin_fair_reads_numbers_and_labels():
     rows = [t.row(r, c) for r, c in zip(recs[:5], ["about 1.0 eV", "5,5", "large", "Yes, it is", "No."])]
     m = t.metrics(rows)
     assert m["band_gap.parse_fail_rate"] == pytest.approx(1 / 3)
-    assert m["band_gap.mae"] == pytest.approx((0.12 + 0.5) / 2)  # "5,5" reads as 5
+    assert m["band_gap.mae"] == pytest.approx((0.12 + 0.0) / 2)  # "5,5" is a decimal comma: 5.5
     assert m["is_metal.accuracy"] == 1.0 and m["classification.macro_f1"] == 1.0
     assert m["regression.parse_fail_rate"] == pytest.approx(1 / 3) and m["n"] == 5
 
@@ -197,3 +200,51 @@ def test_a_failed_report_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         write_run_report(tmp_path / "r", "run", {"t": {"m": 1.0}}, {}, {}, {"t": [{"a": 1}]})
     assert list(tmp_path.iterdir()) == []
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from("abcd"), st.sampled_from(["a", "b", "c", "e", None])),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_classification_scores_equal_scikit_learns(pairs):
+    """The numpy counting (fast enough for the bootstrap) gives scikit-learn's numbers, None predictions too."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
+    y = [p if p is not None else M.NO_PREDICTION for p in pred]
+    labels = sorted(set(gold) | {p for p in pred if p is not None})
+    s = M.classification_scores(gold, pred)
+    assert s["accuracy"] == pytest.approx(accuracy_score(gold, y))
+    for avg in ("micro", "macro"):
+        want = f1_score(gold, y, labels=labels, average=avg, zero_division=0)
+        assert s[f"{avg}_f1"] == pytest.approx(want), avg
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-100, 100, allow_nan=False),
+            st.one_of(st.none(), st.floats(-100, 100, allow_nan=False), st.just(math.inf)),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_regression_scores_equal_scikit_learns(pairs):
+    from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
+
+    t, p = [a for a, _ in pairs], [b for _, b in pairs]
+    s = M.regression_scores(t, p)
+    ok = [(a, b) for a, b in pairs if b is not None and math.isfinite(b)]
+    assert s["parse_fail_rate"] == pytest.approx(1 - len(ok) / len(pairs))
+    if not ok:
+        assert s["mae"] is None
+        return
+    ta, pa = [a for a, _ in ok], [b for _, b in ok]
+    assert s["mae"] == pytest.approx(mean_absolute_error(ta, pa), abs=1e-9)
+    assert s["rmse"] == pytest.approx(math.sqrt(mean_squared_error(ta, pa)), abs=1e-9)
+    if len(ok) > 1 and len(set(ta)) > 1 and s["r2"] is not None:
+        assert s["r2"] == pytest.approx(r2_score(ta, pa), rel=1e-6, abs=1e-6)

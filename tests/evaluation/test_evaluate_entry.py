@@ -53,20 +53,35 @@ def test_run_folder_tasks_report_numbers_that_recompute(tiny_run_dir, tmp_path):
     body, preds = _report(folder)
     res = body["results"]
     assert set(res) == {"darwin_fair", "perplexity", "similarity", "sciinstruct"}
-    assert body["counts"]["darwin_fair"] == {
+    counts = body["counts"]["darwin_fair"]
+    assert {k: counts[k] for k in ("data", "records", "usable", "read")} == {
         "data": str(tiny_run_dir / "splits" / "test.jsonl"),
         "records": 12,
         "usable": 113,
         "read": 113,
     }
+    assert counts["seconds"] > 0 and len(counts["records_hash"]) == 16
     assert (
         body["settings"]["sampling"]["do_sample"] is False
         and body["settings"]["source"]["base_model"] == "tiny_llama"
     )
-    # every number comes back from the predictions file alone
+    # every number comes back from the predictions file alone, and so does every interval
+    from honeybee.evaluation.bootstrap import Bootstrap, bootstrap
+
+    assert body["settings"]["bootstrap"]["resamples"] == 1000
+    reps = json.loads((folder / "bootstrap.json").read_text())
     for task, rows in preds.items():
-        again = EvalTask.create(task, {"rel_tol": 0.01}).metrics(rows)
+        t = EvalTask.create(task, {"rel_tol": 0.01})
+        again = t.metrics(rows)
         assert set(again) == set(res[task]) and all(_same(again[k], res[task][k]) for k in again), task
+        ivs, _ = bootstrap(t.metrics, rows, [t.stratum(r) for r in rows], Bootstrap(1000, 0, 0.95))
+        assert ivs == body["intervals"][task], task
+        for m, iv in ivs.items():
+            if iv is not None and res[task][m] is not None and iv[0] != iv[1]:
+                assert len(reps[task][m]) == 1000
+    gap_mae = body["intervals"]["darwin_fair"].get("band_gap.mae")
+    if gap_mae is not None:
+        assert gap_mae[0] <= res["darwin_fair"]["band_gap.mae"] <= gap_mae[1]
     # and by independent arithmetic
     gap = [x for x in preds["darwin_fair"] if x["property"] == "band_gap"]
     ok = [abs(x["prediction"] - x["target"]) for x in gap if x["prediction"] is not None]

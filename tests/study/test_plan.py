@@ -129,6 +129,28 @@ def test_entry_fails_fast_with_one_line_and_exit_2(tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written
 
 
+def test_harness_columns_and_a_harness_only_evaluation():
+    cfg = study_cfg(
+        "study=smoke_tiny",
+        "study.eval.tasks=[]",
+        "+study.eval.overrides=['harness=lm_eval','harness.tasks=[honeybee_darwin_fair_is_metal]']",
+        "+study.eval.metrics.lm_eval=[honeybee_darwin_fair_is_metal/acc]",
+    )
+    assert validate(cfg.study) == []
+    from honeybee.study.plan import task_columns
+
+    assert task_columns(cfg.study) == [
+        {
+            "key": "lm_eval/honeybee_darwin_fair_is_metal/acc",
+            "task": "lm_eval",
+            "metric": "honeybee_darwin_fair_is_metal/acc",
+            "higher_is_better": True,
+        }
+    ]
+    bare = study_cfg("study=smoke_tiny", "study.eval.tasks=[]")
+    assert any("study.eval.tasks: empty" in p for p in validate(bare.study))
+
+
 @pytest.mark.parametrize("name", PAPER)
 def test_paper_studies_compose_and_estimate(name):
     cfg = study_cfg(f"study={name}")
@@ -197,6 +219,12 @@ def test_embedded_study_evaluates_only_held_out_records(tmp_path):
         for name in study.eval.tasks:
             task = EvalTask.create(name, e.eval_task[name])
             usable = [r for r in configured_records(e.eval_task[name].data, "test") if task.usable(r)]
-            chosen = balanced_subset(usable, int(study.eval.limit), task.group)
-            assert len(chosen) == study.eval.limit
+            assert study.eval.limit is None  # every held-out record
+            chosen = balanced_subset(usable, None, task.group)
             assert not {(r.instruction, r.input, r.output) for r in chosen} & seen, name
+            if name == "darwin_fair":
+                # ~80 % of each file held out: enough records per property for an interval of about +-5 points
+                per = {p: sum(task.group(r) == p for r in chosen) for p in {task.group(r) for r in chosen}}
+                assert min(per.values()) >= 370, per
+            if name == "matsci_nlp":
+                assert len(chosen) == 758  # pc 200 + sc 200 + sar 358: every test sample

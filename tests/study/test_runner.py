@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from honeybee.study.runner import flatten_metrics
+from honeybee.study.cellio import flatten_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -95,6 +95,20 @@ def test_study_end_to_end_resumes_after_sigkill(tmp_path):
         for r in done.values()
     }
     assert counts == {8}
+    # intervals for every metric, replicates of the table's columns drawn on the same records in every cell
+    hashes = set()
+    for r in done.values():
+        lo, hi = r["intervals"]["perplexity/perplexity"]
+        assert lo <= r["metrics"]["perplexity/perplexity"] <= hi
+        assert set(r["replicates"]) == {"perplexity/perplexity", "perplexity/loss"}
+        assert len(r["replicates"]["perplexity/perplexity"]) == 1000
+        hashes.add(r["records"]["perplexity"]["hash"])
+        assert r["records"]["perplexity"]["n"] == 8 and r["records"]["perplexity"]["seconds"] >= 0
+    assert len(hashes) == 1
+    report = json.loads((root / "report.json").read_text())
+    s2 = next(x for x in report["rows"] if x["row"] == "progressive/stage2")
+    assert len(s2["metrics"]["perplexity/perplexity"]["interval"]) == 2
+    assert "95 % bootstrap interval" in (root / "report.md").read_text()
     # a rerun with another recipe into the same folder is refused (one line, exit 2), not mixed into the table
     cmd = [
         sys.executable,
