@@ -83,6 +83,11 @@ def test_loading_errors(tmp_path):
     with pytest.raises(ConfigError, match="model package 'no-such-pkg' is not installed"):
         find_package_gguf("no-such-pkg")
     bad = OmegaConf.create({"source": "hub", "name_or_path": str(tmp_path / "missing"), "dtype": "float32"})
+    with pytest.raises(ConfigError, match="missing: no such file or folder"):  # refused before loading
+        load_model(bad)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "config.json").write_text('{"model_type": "llama"}')
+    bad.name_or_path = str(tmp_path / "empty")  # looks like a model folder, holds no weights
     with pytest.raises(ConfigError, match="cannot load model"):
         load_model(bad)
     with pytest.raises(ConfigError, match="model.dtype='float8'"):
