@@ -35,6 +35,9 @@ from honeybee.model.loss import IGNORE_INDEX
 
 # A common prefix shorter than this is not worth its own forward pass and cache copy.
 MIN_SHARED_PREFIX = 8
+# Context tokens (padding included) per forward pass. On the 2-core build machine (SmolLM2, fp32) ~1,000 tokens a
+# pass ran 1.6x faster than 16 abstracts of ~270 tokens (615 vs 386 tokens/s): the activations stay in cache.
+TOKENS_PER_PASS = 1024
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,8 @@ def score_tokens(
         model: A causal LM (eval mode is set here and restored).
         tokenizer: Its tokenizer (for the pad id).
         encoded: ``(context ids, continuation ids)``; every continuation non-empty.
-        batch_size: Contexts per forward pass, and option rows per continuation pass.
+        batch_size: Sizes the passes with ``TOKENS_PER_PASS``: up to 4x this many contexts per forward pass
+            (fewer when they are long), and at least this many option rows per continuation pass.
         progress: Show a progress bar.
     """
     from tqdm.auto import tqdm
@@ -131,7 +135,9 @@ def score_tokens(
     for i, (ctx, cont) in enumerate(encoded):
         keep = window - len(cont)
         groups.setdefault(tuple(ctx[-keep:]), []).append(i)
-    contexts = sorted(groups)  # sorted by content: neighbours share their prefix (and similar lengths)
+    # By length, so a batch pads little (padding costs as much as real tokens), then by content, so contexts of
+    # the same length that share their instruction land in one batch and share it too.
+    contexts = sorted(groups, key=lambda c: (len(c), c))
     sliding = _sliding_window(model)
     plain = sliding is not None and any(len(c) + len(x) > sliding for c, x in encoded)
     out: dict[int, OptionScore] = {}
@@ -141,7 +147,7 @@ def score_tokens(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     bar = tqdm(total=len(encoded), disable=not progress, desc="loglikelihood", unit="option")
     try:
-        for batch in _chunks(contexts, batch_size):
+        for batch in _token_batches(contexts, 4 * batch_size):
             rows = [(g, i) for g, c in enumerate(batch) for i in groups[c]]
             if plain:
                 scored = _score_plain(model, [(list(batch[g]), encoded[i][1]) for g, i in rows], pad, device)
@@ -156,6 +162,19 @@ def score_tokens(
         bar.close()
         model.train(was_training)
     return [out[i] for i in range(len(encoded))]
+
+
+def _token_batches(contexts: list[tuple[int, ...]], most: int) -> list[list[tuple[int, ...]]]:
+    """Consecutive (length-sorted) contexts, as many per batch as fit ``TOKENS_PER_PASS`` padded tokens beyond the
+    prefix they all share (at least one, at most ``most``)."""
+    shared = _common_prefix(contexts) if len(contexts) > 1 else 0
+    out: list[list[tuple[int, ...]]] = []
+    for c in contexts:
+        if out and len(out[-1]) < most and (len(out[-1]) + 1) * (len(c) - shared) <= TOKENS_PER_PASS:
+            out[-1].append(c)
+        else:
+            out.append([c])
+    return out
 
 
 def _common_prefix(contexts: list[tuple[int, ...]]) -> int:
@@ -211,7 +230,9 @@ def _score_shared(
     first_best = first_logp.argmax(-1)
     lengths = mask.sum(-1)
     out = []
-    for chunk in _chunks(rows, rows_per_pass):
+    # Option rows per pass: as many as fit the token budget (short options: many rows, one cache copy).
+    longest = max(len(c) for _, c in rows)
+    for chunk in _chunks(rows, max(rows_per_pass, TOKENS_PER_PASS // longest)):
         which = torch.tensor([g for g, _ in chunk], device=device)
         conts = [c for _, c in chunk]
         scored = [(float(first_logp[g, c[0]]), int(first_best[g]) == c[0]) for g, c in chunk]
