@@ -27,6 +27,21 @@ def test_classification_scores_by_hand():
     assert s["micro_f1"] == pytest.approx(4 / 7)  # P=2/3, R=2/4
     assert s["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 0) / 3)  # a: P1 R.5, b: P.5 R1, c: 0
     assert M.classification_scores([], [])["micro_f1"] is None
+    # chance line: P(gold)=(.5,.25,.25), P(pred)=(.25,.5,0) (+ one unreadable) -> .125+.125 = .25
+    assert s["kappa"] == pytest.approx((0.5 - 0.25) / (1 - 0.25))
+
+
+def test_kappa_sees_an_answer_prior_that_accuracy_rewards():
+    """A model that says "Yes" to almost everything on a mostly-"Yes" set: high accuracy, kappa ~0; one that
+    knows the answers: kappa 1; one that negates them: below 0."""
+    gold = ["Yes"] * 70 + ["No"] * 30
+    prior = ["Yes"] * 63 + ["No"] * 7 + ["Yes"] * 27 + ["No"] * 3  # 90 % "Yes", independent of the gold
+    s = M.classification_scores(gold, prior)
+    assert s["accuracy"] == pytest.approx(0.66) and abs(s["kappa"]) < 1e-9
+    assert M.classification_scores(gold, gold)["kappa"] == 1.0
+    flipped = ["No" if g == "Yes" else "Yes" for g in gold]
+    assert M.classification_scores(gold, flipped)["kappa"] < 0
+    assert M.classification_scores(["a", "a"], ["a", "a"])["kappa"] == 0.0  # undefined: chance is 1
 
 
 def test_event_argument_pairs_by_hand():
@@ -211,7 +226,7 @@ def test_a_failed_report_leaves_nothing(tmp_path, monkeypatch):
 )
 def test_classification_scores_equal_scikit_learns(pairs):
     """The numpy counting (fast enough for the bootstrap) gives scikit-learn's numbers, None predictions too."""
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score
 
     gold, pred = [g for g, _ in pairs], [p for _, p in pairs]
     y = [p if p is not None else M.NO_PREDICTION for p in pred]
@@ -221,6 +236,8 @@ def test_classification_scores_equal_scikit_learns(pairs):
     for avg in ("micro", "macro"):
         want = f1_score(gold, y, labels=labels, average=avg, zero_division=0)
         assert s[f"{avg}_f1"] == pytest.approx(want), avg
+    if len(set(gold) | set(y)) > 1:  # scikit-learn's kappa is nan where chance is 1
+        assert s["kappa"] == pytest.approx(cohen_kappa_score(gold, y), abs=1e-9)
 
 
 @given(
